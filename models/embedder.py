@@ -1,0 +1,49 @@
+"""The contract every re-ID embedder meets, and the few helpers they share.
+
+Embeddings are L2-normalised so that cosine similarity is a dot product and cosine distance is
+``1 - dot``: one distance for ranking, thresholds and any vector index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Maps person crops to embeddings: ``embed`` returns float32 (N, dim), rows L2-normalised.
+
+    Crops are BGR uint8 arrays of shape (H, W, 3), OpenCV's convention, of any size; resizing and
+    colour conversion are the embedder's job, so callers pass detector crops as they are.
+    """
+
+    name: str
+    dim: int
+
+    def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray: ...
+
+
+def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Rows of ``x`` scaled to unit L2 norm, as float32; an all-zero row stays zero."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norms, eps)
+
+
+def cosine_distance(query: np.ndarray, gallery: np.ndarray) -> np.ndarray:
+    """(Q, G) cosine distances ``1 - dot`` between L2-normalised rows, in 0..2, float32."""
+    return 1.0 - np.asarray(query, dtype=np.float32) @ np.asarray(gallery, dtype=np.float32).T
+
+
+def check_bgr_crop(crop: np.ndarray, index: int) -> None:
+    """Raise ValueError unless ``crop`` is a non-empty uint8 (H, W, 3) image; ``index`` names it."""
+    if not isinstance(crop, np.ndarray) or crop.dtype != np.uint8:
+        got = f"{crop.dtype} array" if isinstance(crop, np.ndarray) else type(crop).__name__
+        raise ValueError(f"crop {index}: expected a uint8 numpy array, got {got}")
+    if crop.ndim != 3 or crop.shape[2] != 3 or crop.shape[0] == 0 or crop.shape[1] == 0:
+        raise ValueError(
+            f"crop {index}: expected a non-empty BGR image (H, W, 3), got {crop.shape}"
+        )

@@ -1,0 +1,126 @@
+"""Any re-ID network exported to ONNX, run on the CPU with onnxruntime.
+
+Exports differ only in their preprocessing, so that is what the constructor takes: input size,
+channel order, pixel scale and per-channel mean/std. The defaults fit torchreid exports such as
+OSNet (RGB, /255, ImageNet mean/std, 128x256); an OpenVINO-style model wants
+``channel_order="bgr", scale=1.0, mean=(0, 0, 0), std=(1, 1, 1)``. The input name, the embedding
+size and any fixed batch size are read from the model itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+from reunite.models.embedder import check_bgr_crop, l2_normalise
+
+from reunite.errors import InvalidOptionError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class OnnxReidEmbedder:
+    """Embeds crops with an ONNX model that takes one NCHW float32 input.
+
+    The model's first output, flattened per image, is the embedding: (N, 512) from a torchreid
+    export, or (N, 512, 1, 1) from one that stops at the pooling layer.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        input_size: tuple[int, int] = (128, 256),
+        channel_order: Literal["rgb", "bgr"] = "rgb",
+        scale: float = 1 / 255,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        batch_size: int = 32,
+        threads: int = 2,
+        name: str | None = None,
+    ) -> None:
+        """``input_size`` is (W, H); ``mean``/``std`` are in the model's channel order, after scale.
+
+        Raises InvalidOptionError for a missing or unreadable model, or preprocessing options that
+        contradict the model's input shape.
+        """
+        path = Path(model_path)
+        if not path.is_file():
+            raise InvalidOptionError(f"ONNX re-ID model not found: {path}")
+        if channel_order not in ("rgb", "bgr"):
+            raise InvalidOptionError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
+        if batch_size < 1 or threads < 1:
+            raise InvalidOptionError("batch_size and threads must be at least 1")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime raises its own untyped errors for bad files
+            raise InvalidOptionError(f"cannot load ONNX model {path}: {error}") from error
+
+        model_input = self._session.get_inputs()[0]
+        batch, channels, height, width = _nchw(model_input.shape, path)
+        if channels not in (3, None) or any(
+            fixed not in (wanted, None)
+            for fixed, wanted in ((width, input_size[0]), (height, input_size[1]))
+        ):
+            raise InvalidOptionError(
+                f"{path.name} takes input {model_input.shape} (N, C, H, W) but the options say "
+                f"3 channels of {input_size[1]}x{input_size[0]} (HxW); set input_size=(W, H)"
+            )
+        self._input_name = model_input.name
+        self._input_size = input_size
+        self._swap_to_rgb = channel_order == "rgb"
+        self._scale = np.float32(scale)
+        self._mean = np.asarray(mean, dtype=np.float32).reshape(1, 3, 1, 1)
+        self._std = np.asarray(std, dtype=np.float32).reshape(1, 3, 1, 1)
+        # A model exported with a fixed batch gets exactly that many images per run (padded).
+        self._fixed_batch = batch
+        self.batch_size = batch or batch_size
+        self.name = name or path.stem
+        feature_shape = self._session.get_outputs()[0].shape[1:]
+        if all(isinstance(d, int) for d in feature_shape):
+            self.dim = int(np.prod(feature_shape))
+        else:  # symbolic sizes: ask the model
+            blank = np.zeros((1, 3, input_size[1], input_size[0]), np.float32)
+            self.dim = self._run(blank).shape[1]
+
+    def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        for i, crop in enumerate(crops):
+            check_bgr_crop(crop, i)
+        out = np.empty((len(crops), self.dim), dtype=np.float32)
+        for start in range(0, len(crops), self.batch_size):
+            batch = self._preprocess(crops[start : start + self.batch_size])
+            out[start : start + len(batch)] = self._run(batch)
+        return l2_normalise(out)
+
+    def _preprocess(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        images = np.stack(
+            [cv2.resize(c, self._input_size, interpolation=cv2.INTER_LINEAR) for c in crops]
+        )
+        if self._swap_to_rgb:
+            images = images[..., ::-1]
+        chw = images.transpose(0, 3, 1, 2).astype(np.float32)
+        return (chw * self._scale - self._mean) / self._std
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        n = len(batch)
+        if self._fixed_batch and n < self._fixed_batch:
+            padding = np.zeros((self._fixed_batch - n, *batch.shape[1:]), dtype=np.float32)
+            batch = np.concatenate([batch, padding])
+        features = self._session.run(None, {self._input_name: batch})[0]
+        return np.asarray(features, dtype=np.float32).reshape(len(batch), -1)[:n]
+
+
+def _nchw(shape: Sequence[object], path: Path) -> tuple[int | None, ...]:
+    """The input shape with symbolic (dynamic) dimensions as None."""
+    if len(shape) != 4:
+        raise InvalidOptionError(f"{path.name} input has shape {shape}; expected (N, 3, H, W)")
+    return tuple(d if isinstance(d, int) and d > 0 else None for d in shape)

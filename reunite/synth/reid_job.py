@@ -1,0 +1,199 @@
+"""``reunite synth reid``: a Market-1501-layout re-ID data set cropped from rendered CCTV frames.
+
+Crops are cut from full camera frames (background, other people, props, the camera's image
+chain) with loose, jittered boxes as a detector gives them. Identities are rendered in cohorts
+at different hours (day, dusk, night IR); train and test identities are disjoint. As in
+Market-1501: one query per test identity and camera, the rest in the gallery; ``-1`` junk
+(heavily occluded crops) and ``0000`` distractors (background and body-part boxes) in the gallery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from reunite import __version__
+from reunite.errors import InvalidOptionError
+from reunite.synth.output import atomic_output_dir, check_free_space, write_jpeg, write_json
+from reunite.synth.world import District, plan_district, repopulate
+
+COHORT = 40  # identities rendered together (memory stays flat, hours vary between cohorts)
+GRID_S = 2.0  # a camera is rendered every GRID_S seconds of a cohort's clip
+MIN_HEIGHT = 48  # pixels: smaller people are not cropped (as in Market-1501's detector)
+JUNK_VISIBILITY = 0.3
+_HOURS = [(9.0, 0.25), (12.0, 0.25), (15.5, 0.2), (18.0, 0.12), (22.0, 0.18)]
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class ReidOptions:
+    out: Path
+    seed: int = 0
+    train_ids: int = 300
+    test_ids: int = 300
+    cameras: int = 6
+    overwrite: bool = False
+    size: tuple[int, int] = (1280, 720)
+    crops_per_visit: int = 3
+
+    def validate(self) -> None:
+        if not 1 <= self.train_ids <= 20000 or not 1 <= self.test_ids <= 20000:
+            raise InvalidOptionError("--train-ids and --test-ids must be 1..20000")
+        if not 2 <= self.cameras <= 9:
+            raise InvalidOptionError(
+                f"--cameras must be 2..9 (Market-1501 names hold one digit), got {self.cameras}"
+            )
+
+
+@dataclass
+class _Crop:
+    pid: int
+    cam: int
+    seq: int
+    frame: int
+    image: np.ndarray
+    visibility: float
+    split: str
+
+
+def generate_reid(opts: ReidOptions, kit, renderer, uv_maps, progress: Progress | None = None):
+    """Render the data set into ``opts.out`` (atomically); returns a summary dict."""
+    from reunite.synth.frames import DistrictRenderer
+
+    opts.validate()
+    progress = progress or (lambda stage, done, total: None)
+    total_ids = opts.train_ids + opts.test_ids
+    check_free_space(opts.out, total_ids * 12 * 12_000 + 20 * 2**20)
+    base = plan_district(opts.seed, opts.cameras, 0, 60.0, opts.size)
+    rng = np.random.default_rng([opts.seed, 5])
+    hours, weights = zip(*_HOURS, strict=True)
+    splits = [("train", 1, opts.train_ids), ("test", opts.train_ids + 1, opts.test_ids)]
+    counts = {"train_images": 0, "gallery_images": 0, "query_images": 0, "junk": 0,
+              "distractors": 0}
+    done_ids = 0
+    with atomic_output_dir(opts.out, opts.overwrite) as tmp:
+        for name in ("bounding_box_train", "bounding_box_test", "query"):
+            (tmp / name).mkdir()
+        seq = 0
+        shared_cameras: dict = {}
+        for split, first, n in splits:
+            for start in range(first, first + n, COHORT):
+                size = min(COHORT, first + n - start)
+                seq += 1
+                hour = float(rng.choice(hours, p=np.array(weights) / sum(weights)))
+                cohort = repopulate(base, opts.seed, start, size, hour, window_s=90.0)
+                world = DistrictRenderer(cohort, kit, renderer, uv_maps, camera_cache=shared_cameras)
+                crops = _render_cohort(world, cohort, seq, split, opts, rng)
+                _write_cohort(tmp, crops, split, rng, counts, cohort)
+                world.close()
+                done_ids += size
+                progress("identities", done_ids, total_ids)
+        summary = {
+            "generator": "reunite synth reid", "version": __version__, "seed": opts.seed,
+            "train_ids": opts.train_ids, "test_ids": opts.test_ids, "cameras": opts.cameras,
+            **counts,
+        }
+        write_json(tmp / "manifest.json", summary)
+    return summary
+
+
+def _render_cohort(
+    world, cohort: District, seq: int, split: str, opts: ReidOptions, rng: np.random.Generator
+) -> list[_Crop]:
+    """Render each camera on a time grid and crop the people due a sample in that frame."""
+    due: dict[tuple[int, int], list[float]] = {}
+    for v in cohort.visits:
+        times = v.start + (np.arange(opts.crops_per_visit) + rng.uniform(0.2, 0.8)) * (
+            (v.end - v.start) / opts.crops_per_visit
+        )
+        for t in times:
+            due.setdefault((v.camera_id, int(t // GRID_S)), []).append(v.person_id)
+    crops: list[_Crop] = []
+    frame_rng = np.random.default_rng([opts.seed, seq, 3])
+    for (cam_id, cell), pids in sorted(due.items()):
+        t = (cell + 0.5) * GRID_S
+        frame = world.render(cam_id, t, frame_rng)
+        wanted = set(pids)
+        for b in frame.boxes:
+            if b.person_id not in wanted or b.h < MIN_HEIGHT:
+                continue
+            crop = _loose_crop(frame.rgb, (b.x, b.y, b.w, b.h), rng)
+            crops.append(_Crop(b.person_id, cam_id, seq, int(t * 25) + 1, crop, b.visibility,
+                               split))
+        if split == "test" and rng.random() < 0.35:
+            crops.append(_distractor(frame, cam_id, seq, int(t * 25) + 1, rng))
+    return crops
+
+
+def _loose_crop(rgb: np.ndarray, box: tuple[float, float, float, float],
+                rng: np.random.Generator) -> np.ndarray:
+    """A detector-like box: a little too large, a little off-centre."""
+    x, y, w, h = box
+    w2, h2 = w * rng.uniform(1.0, 1.25), h * rng.uniform(1.0, 1.12)
+    cx = x + w / 2 + rng.normal(0, 0.06) * w
+    cy = y + h / 2 + rng.normal(0, 0.04) * h
+    x0, y0 = int(max(cx - w2 / 2, 0)), int(max(cy - h2 / 2, 0))
+    x1 = int(min(cx + w2 / 2, rgb.shape[1]))
+    y1 = int(min(cy + h2 / 2, rgb.shape[0]))
+    return rgb[y0:y1, x0:x1].copy()
+
+
+def _distractor(frame, cam_id: int, seq: int, frame_no: int, rng: np.random.Generator) -> _Crop:
+    """Market-1501's 0000 images: background boxes or a part of a person (IoU < 0.5)."""
+    hgt, wid = frame.rgb.shape[:2]
+    if frame.boxes and rng.random() < 0.5:
+        b = frame.boxes[int(rng.integers(len(frame.boxes)))]
+        top = rng.random() < 0.5
+        box = (b.x, b.y if top else b.y + 0.55 * b.h, b.w, 0.45 * b.h)
+    else:
+        h = rng.uniform(60, 200)
+        box = (rng.uniform(0, wid - h / 2), rng.uniform(0, hgt - h), h / 2, h)
+    return _Crop(0, cam_id, seq, frame_no, _loose_crop(frame.rgb, box, rng), 0.0, "distractor")
+
+
+def _write_cohort(tmp: Path, crops: list[_Crop], split: str, rng: np.random.Generator,
+                  counts: dict, cohort: District) -> None:
+    index: dict[tuple[int, int, int], int] = {}
+
+    def name(c: _Crop, pid: int) -> str:
+        key = (c.cam, c.seq, c.frame)
+        index[key] = index.get(key, 0) + 1
+        label = "-1" if pid < 0 else f"{pid:04d}"
+        return f"{label}_c{c.cam}s{c.seq}_{c.frame:06d}_{index[key]:02d}.jpg"
+
+    if split == "train":
+        for c in crops:
+            if c.visibility >= JUNK_VISIBILITY and c.image.size:
+                write_jpeg(tmp / "bounding_box_train" / name(c, c.pid), c.image, 92)
+                counts["train_images"] += 1
+        return
+    by_id_cam: dict[tuple[int, int], list[_Crop]] = {}
+    for c in crops:
+        if c.split == "distractor":
+            write_jpeg(tmp / "bounding_box_test" / name(c, 0), c.image, 92)
+            counts["distractors"] += 1
+            counts["gallery_images"] += 1
+        elif c.visibility < JUNK_VISIBILITY:
+            write_jpeg(tmp / "bounding_box_test" / name(c, -1), c.image, 92)
+            counts["junk"] += 1
+            counts["gallery_images"] += 1
+        else:
+            by_id_cam.setdefault((c.pid, c.cam), []).append(c)
+    cams_of = {}
+    for pid, cam in by_id_cam:
+        cams_of.setdefault(pid, set()).add(cam)
+    for (pid, _cam), group in sorted(by_id_cam.items(), key=lambda kv: kv[0]):
+        order = rng.permutation(len(group))
+        # A query needs the same person in another camera's gallery to be answerable.
+        q = group[order[0]] if len(cams_of[pid]) > 1 else None
+        for i in order:
+            c = group[i]
+            if c is q:
+                write_jpeg(tmp / "query" / name(c, pid), c.image, 92)
+                counts["query_images"] += 1
+            else:
+                write_jpeg(tmp / "bounding_box_test" / name(c, pid), c.image, 92)
+                counts["gallery_images"] += 1
