@@ -93,7 +93,7 @@ class BodyKit:
         )
         self.topology = RenderTopology(
             pairs[:, 0],
-            m.texture_coordinates.numpy()[pairs[:, 1]].astype(np.float32),
+            _v_down(m.texture_coordinates.numpy()[pairs[:, 1]]),
             inverse.reshape(-1, 3).astype(np.uint32),
         )
         weights = m.vertex_bone_weights.numpy()
@@ -112,6 +112,13 @@ class BodyKit:
         self.template_vertices_normalised = (self._template / self.template_height).astype(
             np.float32
         )
+        # A coarse level of detail for people far from the camera (a CPU rasteriser is bound by
+        # triangle setup: 20 full bodies cost ~60 ms of geometry alone).
+        self.lod_topology = decimate(self.topology, self._template, cell_m=0.035)
+        # A fixed sample of the surface, weighted by area: how much of a person is visible.
+        areas = vertex_areas(self._template, self.faces)
+        self.visibility_samples = np.arange(0, len(areas), 4)
+        self.visibility_weights = areas[self.visibility_samples].astype(np.float32)
 
     @staticmethod
     def _part_of(label: str) -> int:
@@ -285,16 +292,85 @@ class BodyKit:
         return frames
 
 
+def decimate(topology: RenderTopology, template: np.ndarray, cell_m: float) -> RenderTopology:
+    """Vertex clustering that keeps UV islands apart, so the same texture still fits.
+
+    Every cluster is represented by one of its own vertices, so a posed low-detail body is a
+    plain index into the posed full body (no extra skinning), and its UVs are original UVs.
+    Why hand-written: mesh-simplification libraries move vertices to new positions, which
+    would need re-skinning and new UVs.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    faces = topology.faces.astype(np.int64)
+    n = len(topology.uvs)
+    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    _, island = connected_components(graph, directed=False)
+    pos = template[topology.to_vertex]
+    cell = np.floor(pos / cell_m).astype(np.int64)
+    keys = np.column_stack([cell, island])
+    _, cluster = np.unique(keys, axis=0, return_inverse=True)
+    cluster = cluster.ravel()
+    # representative: the member nearest the cluster's centroid
+    counts = np.bincount(cluster)
+    centroid = np.stack([np.bincount(cluster, weights=pos[:, d]) for d in range(3)], 1)
+    centroid /= counts[:, None]
+    dist = np.linalg.norm(pos - centroid[cluster], axis=1)
+    order = np.lexsort((dist, cluster))
+    first = np.ones(len(order), bool)
+    first[1:] = cluster[order][1:] != cluster[order][:-1]
+    rep = order[first]  # one render vertex per cluster, in cluster order
+    f = cluster[faces]
+    keep = (f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])
+    f = f[keep]
+    _, unique_rows = np.unique(np.sort(f, axis=1), axis=0, return_index=True)
+    f = f[np.sort(unique_rows)]
+    used, new_faces = np.unique(f, return_inverse=True)
+    new_rep = rep[used]
+    return RenderTopology(
+        topology.to_vertex[new_rep], topology.uvs[new_rep],
+        new_faces.reshape(-1, 3).astype(np.uint32),
+    )
+
+
+def _v_down(uv: np.ndarray) -> np.ndarray:
+    """anny's UVs have v up (OBJ style); the project's textures count v downwards."""
+    out = uv.astype(np.float32).copy()
+    out[:, 1] = 1.0 - out[:, 1]
+    return out
+
+
+def _face_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Unnormalised face normals (length = 2 x area) for a batch (B, V, 3) -> (B, F, 3)."""
+    a, b, c = (verts[:, faces[:, k]] for k in range(3))
+    u, v = b - a, c - a
+    return np.stack(
+        [u[..., 1] * v[..., 2] - u[..., 2] * v[..., 1],
+         u[..., 2] * v[..., 0] - u[..., 0] * v[..., 2],
+         u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]], axis=-1,
+    )
+
+
 def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Area-weighted vertex normals for a batch of posed meshes (B, V, 3)."""
-    a, b, c = (verts[:, faces[:, k]] for k in range(3))
-    fn = np.cross(b - a, c - a)
-    out = np.zeros_like(verts)
-    # Accumulate face normals onto their corners with bincount (np.add.at is much slower).
-    flat = faces.ravel()
-    for i in range(verts.shape[0]):
-        rep = np.repeat(fn[i], 3, axis=0)
-        for d in range(3):
-            out[i, :, d] = np.bincount(flat, weights=rep[:, d], minlength=verts.shape[1])
+    from scipy.sparse import csr_matrix
+
+    fn = _face_normals(verts, faces)  # (B, F, 3)
+    n_v, n_f = verts.shape[1], faces.shape[0]
+    # Vertex-face incidence as a sparse matrix: one product sums every phase at once.
+    incidence = csr_matrix(
+        (np.ones(3 * n_f), (faces.ravel(), np.repeat(np.arange(n_f), 3))), shape=(n_v, n_f)
+    )
+    b = verts.shape[0]
+    out = (incidence @ fn.transpose(1, 0, 2).reshape(n_f, b * 3)).reshape(n_v, b, 3)
+    out = out.transpose(1, 0, 2)
     out /= np.linalg.norm(out, axis=2, keepdims=True) + 1e-12
-    return out
+    return out.astype(verts.dtype)
+
+
+def vertex_areas(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """A third of the adjacent faces' area per vertex: weights for surface sampling."""
+    area = 0.5 * np.linalg.norm(_face_normals(verts[None], faces)[0], axis=1)
+    return np.bincount(faces.ravel(), weights=np.repeat(area, 3), minlength=len(verts)) / 3

@@ -96,22 +96,47 @@ class CctvCamera:
 def place_camera(
     rng: np.random.Generator, cam_id: int, name: str, plan_xy: tuple[float, float],
     site_kind: str, extent: tuple[float, float, float, float], size: tuple[int, int],
-    night: bool,
+    night: bool, obstacles: list[tuple[float, float, float]] = (),
+    walkways: list[np.ndarray] = (),
 ) -> CctvCamera:
-    """Hang a camera at one edge of a site and aim it across the walkable area."""
+    """Hang a camera over the walkable area and aim it at where people walk.
+
+    Sites run along x (the street) with building fronts beyond the y edges, so a camera either
+    sits near one end looking along the street (people come toward it or walk away: frontal and
+    back views) or on a facade looking across (side views), tilted 10–40° down as street
+    cameras are, and aimed at a point on a walkway.
+    """
     xmin, ymin, xmax, ymax = extent
     cx, cy = (xmin + xmax) / 2, (ymin + ymax) / 2
-    span = max(xmax - xmin, ymax - ymin)
-    side = rng.uniform(0, 2 * np.pi)
-    back = span * rng.uniform(0.35, 0.6)
-    eye = (cx + back * np.cos(side), cy + back * np.sin(side), rng.uniform(2.5, 6.0))
-    target = (cx + rng.normal(0, span * 0.08), cy + rng.normal(0, span * 0.08), 0.0)
+    for _ in range(200):
+        height = float(rng.uniform(2.5, 6.0))
+        if rng.random() < 0.6:  # along the street, from one end
+            end = 1.0 if rng.random() < 0.5 else -1.0
+            eye_xy = np.array([cx + end * ((xmax - xmin) / 2 - rng.uniform(0.0, 4.0)),
+                               cy + rng.uniform(-0.4, 0.4) * (ymax - ymin)])
+        else:  # across, from a facade
+            side = 1.0 if rng.random() < 0.5 else -1.0
+            eye_xy = np.array([cx + rng.uniform(-0.35, 0.35) * (xmax - xmin),
+                               cy + side * ((ymax - ymin) / 2 - 0.4)])
+        if walkways:
+            way = walkways[int(rng.integers(len(walkways)))]
+            seg = int(rng.integers(len(way) - 1))
+            target_xy = way[seg] + rng.uniform(0.2, 0.8) * (way[seg + 1] - way[seg])
+        else:
+            target_xy = np.array([cx, cy]) + rng.normal(0, 2.0, 2)
+        dist = float(np.hypot(*(target_xy - eye_xy)))
+        tilt = np.degrees(np.arctan2(height, dist))
+        clear = all(np.hypot(*(eye_xy - (ox, oy))) > r + 0.4 for ox, oy, r in obstacles)
+        if 10 <= tilt <= 40 and dist > 4.0 and clear:
+            break
+    target = (float(target_xy[0]), float(target_xy[1]), 0.0)
+    eye = (float(eye_xy[0]), float(eye_xy[1]), height)
     hfov = float(rng.uniform(55, 95))
-    width, height = size
+    width, h_px = size
     lens = sample_lens(rng, wide=hfov > 75)
     look = sample_camera_look(rng, night)
     heading = float(np.degrees(np.arctan2(target[1] - eye[1], target[0] - eye[0])))
     return CctvCamera(
-        cam_id, name, plan_xy, site_kind, eye, target, float(rng.normal(0, 1.0)), hfov,
-        width, height, lens, look, heading,
+        cam_id, name, plan_xy, site_kind, eye, target, float(rng.normal(0, 1.0)), hfov, width,
+        h_px, lens, look, heading,
     )

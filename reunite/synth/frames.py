@@ -16,11 +16,12 @@ from reunite.synth.bodies import BodyKit
 from reunite.synth.cctv import apply_cctv
 from reunite.synth.lens import DistortionMaps, build_distortion_maps, distort_image, distort_points
 from reunite.synth.people import GpuPerson, PersonModel, build_person, person_matrix
-from reunite.synth.renderer import BlobShadow, Draw, Lighting, Renderer, View
+from reunite.synth.renderer import Background, BlobShadow, Draw, Lighting, Renderer, View
 from reunite.synth.scene import daylight
 from reunite.synth.world import District
 
 MIN_VISIBLE_PIXELS = 25  # smaller remnants are not annotated (MOT annotators skip them too)
+LOD_BELOW_PX = 170  # people shorter than this on the canvas are drawn with the coarse body
 
 
 @dataclass(frozen=True)
@@ -45,23 +46,24 @@ class Frame:
 
 
 @dataclass
+class _Placed:
+    """A person in one frame: pose, and projected surface samples for boxes and visibility."""
+
+    pid: int
+    matrix: np.ndarray
+    phase: int
+    model: PersonModel
+    px: np.ndarray  # (S, 2) canvas pixels of the surface samples
+    weights: np.ndarray  # (S,) area facing the camera
+    amodal: tuple[np.ndarray, np.ndarray]  # canvas box (min xy, max xy) of the whole person
+
+
+@dataclass
 class _CameraState:
     view: View
     maps: DistortionMaps
     scene: list[Draw]
     occluder_mask: np.ndarray  # pinhole-canvas pixels where a static prop stands
-    area_scale: float
-
-
-def lighting_for(hour: float, rng: np.random.Generator) -> Lighting:
-    """Adapt the scene module's daylight to the renderer's lighting record."""
-    d = daylight(rng, hour)
-    return Lighting(
-        tuple(float(v) for v in d.sun_direction),
-        tuple(float(v) * float(d.sun_intensity) for v in d.sun_colour),
-        tuple(float(v) * float(d.ambient_intensity) for v in d.ambient_colour),
-        tuple(float(v) for v in d.sky_colour),
-    )
 
 
 class DistrictRenderer:
@@ -81,8 +83,9 @@ class DistrictRenderer:
         # Camera state (uploaded site, lens maps) does not depend on who walks: it can be
         # shared between renderers of the same cameras (the re-ID job's cohorts).
         self._cameras: dict[int, _CameraState] = {} if camera_cache is None else camera_cache
-        self.lighting = lighting_for(district.hour, np.random.default_rng(district.seed + 7))
+        self.lighting = daylight(np.random.default_rng(district.seed + 7), district.hour)
         self._by_id = {p.id: p for p in district.identities}
+        self._backgrounds: dict[int, Background] = {}  # baked per camera for this lighting
 
     # -- people ---------------------------------------------------------------------------------
     def person_model(self, pid: int) -> PersonModel:
@@ -95,7 +98,9 @@ class DistrictRenderer:
         if pid in self._gpu:
             self._gpu.move_to_end(pid)
             return self._gpu[pid]
-        gp = GpuPerson(self.renderer, self.person_model(pid), self.kit.topology)
+        gp = GpuPerson(
+            self.renderer, self.person_model(pid), self.kit.topology, self.kit.lod_topology
+        )
         self._gpu[pid] = gp
         while len(self._gpu) > self.max_people_on_gpu:
             _, old = self._gpu.popitem(last=False)
@@ -110,10 +115,20 @@ class DistrictRenderer:
             gp.release()
 
     def close(self) -> None:
-        """Release everyone's GPU meshes (camera state stays with its cache)."""
+        """Release everyone's GPU meshes and baked backgrounds (camera state stays cached)."""
         for pid in list(self._gpu):
             self.forget(pid)
         self.models.clear()
+        for bg in self._backgrounds.values():
+            bg.release()
+        self._backgrounds.clear()
+
+    def _background(self, cam_id: int, state: _CameraState) -> Background:
+        if cam_id not in self._backgrounds:
+            self._backgrounds[cam_id] = self.renderer.bake_background(
+                state.view, state.scene, self.lighting
+            )
+        return self._backgrounds[cam_id]
 
     # -- cameras --------------------------------------------------------------------------------
     def _camera(self, cam_id: int) -> _CameraState:
@@ -127,109 +142,102 @@ class DistrictRenderer:
             props = [Draw(d.mesh, d.model, 1) for d in scene[1:]]
             dark = Lighting((0, 0, -1), (0, 0, 0), (0, 0, 0), (0, 0, 0))
             mask = self.renderer.render(view, props, dark).ids > 0
-            centre = np.array([[cam.width / 2, cam.height / 2]])
-            jac = distort_points(
-                np.vstack([centre, centre + [1, 0], centre + [0, 1]]) - [cam.width / 2 - src.cx,
-                                                                       cam.height / 2 - src.cy],
-                cam.intrinsics, cam.lens, src,
-            )
-            area = abs(np.cross(jac[1] - jac[0], jac[2] - jac[0]))
-            self._cameras[cam_id] = _CameraState(view, maps, scene, mask, float(area))
+            self._cameras[cam_id] = _CameraState(view, maps, scene, mask)
         return self._cameras[cam_id]
 
     # -- frames ---------------------------------------------------------------------------------
     def render(self, cam_id: int, t: float, rng: np.random.Generator) -> Frame:
         cam = self.district.camera(cam_id)
         state = self._camera(cam_id)
-        people = []
-        for visit in self.district.visits_at(cam_id, t):
-            x, y, heading, walked = self.district.position(visit, t)
-            model = self.person_model(visit.person_id)
-            phase = int(walked / model.cycle_length_m * model.phases) % model.phases
-            people.append((visit.person_id, person_matrix(x, y, heading), phase, model))
-        draws: list[Draw] = list(state.scene)
+        people = [self._place(v, t, state.view) for v in self.district.visits_at(cam_id, t)]
+        people = [p for p in people if p is not None]
+        draws: list[Draw] = []
         shadows = []
-        sun = np.array(self.lighting.sun_dir)
-        for pid, matrix, phase, model in people:
-            draws += self.gpu_person(pid).draws(matrix, phase, pid)
-            shadows.append(_shadow(matrix, model.body.height_m, sun, self.lighting))
-        res = self.renderer.render(state.view, draws, self.lighting, shadows, len(state.scene))
+        for p in people:
+            lod = p.amodal[1][1] - p.amodal[0][1] < LOD_BELOW_PX
+            draws += self.gpu_person(p.pid).draws(p.matrix, p.phase, p.pid, lod=lod)
+            shadows.append(_shadow(p.matrix, p.model.body.height_m, self.lighting))
+        night = cam.look.night_ir
+        res = self.renderer.render(
+            state.view, draws, self.lighting, shadows, with_depth=night,
+            background=self._background(cam_id, state),
+        )
         ids = distort_image(res.ids, state.maps, nearest=True)
-        depth = distort_image(res.depth, state.maps, nearest=True)
+        depth = distort_image(res.depth, state.maps, nearest=True) if night else None
         rgb = distort_image(res.rgb, state.maps)
         rgb = apply_cctv(rgb, cam.look, rng, depth=depth)
-        boxes = self._boxes(cam_id, state, people, res.ids, ids)
+        boxes = self._boxes(cam, state, people, ids)
         return Frame(cam_id, t, rgb, boxes, ids)
 
-    def _boxes(self, cam_id, state, people, canvas_ids, ids) -> list[PersonBox]:
-        cam = self.district.camera(cam_id)
-        view = state.view
-        amodal = {}
-        for pid, matrix, phase, model in people:
-            pts = model.body.vertices[phase][::9]
-            world = pts @ matrix[:3, :3].T + matrix[:3, 3]
-            px, depth = view.project(world)
-            if (depth <= view.near).any():
-                continue
-            amodal[pid] = (px.min(0), px.max(0))
+    def _place(self, visit, t: float, view: View) -> _Placed | None:
+        x, y, heading, walked = self.district.position(visit, t)
+        model = self.person_model(visit.person_id)
+        phase = int(walked / model.cycle_length_m * model.phases) % model.phases
+        matrix = person_matrix(x, y, heading)
+        samples = self.kit.visibility_samples
+        world = model.body.vertices[phase][samples] @ matrix[:3, :3].T + matrix[:3, 3]
+        px, depth = view.project(world)
+        if (depth <= view.near).any():
+            return None  # passing under the camera: not a usable view
+        normals = model.body.normals[phase][samples] @ matrix[:3, :3].T
+        eye = np.linalg.inv(view.view)[:3, 3]
+        to_eye = eye - world
+        facing = np.einsum("ij,ij->i", normals, to_eye) / np.linalg.norm(to_eye, axis=1)
+        weights = self.kit.visibility_weights * np.clip(facing, 0.0, None)
+        return _Placed(visit.person_id, matrix, phase, model, px, weights,
+                       (px.min(0), px.max(0)))
+
+    def _boxes(self, cam, state: _CameraState, people: list[_Placed], ids) -> list[PersonBox]:
+        src = view_intrinsics(state.view)
         boxes = []
-        counts = np.bincount(ids.ravel()[ids.ravel() > 0], minlength=1)
-        for pid, matrix, phase, model in people:
-            if pid not in amodal or pid >= len(counts) or counts[pid] < MIN_VISIBLE_PIXELS:
+        counts = np.bincount(ids.ravel(), minlength=1)
+        for p in people:
+            if p.pid >= len(counts) or counts[p.pid] < MIN_VISIBLE_PIXELS:
                 continue
-            lo, hi = amodal[pid]
+            lo, hi = p.amodal
             corners = distort_points(
-                np.array([lo, [hi[0], lo[1]], hi, [lo[0], hi[1]]]), cam.intrinsics, cam.lens,
-                view_intrinsics(view),
+                np.array([lo, [hi[0], lo[1]], hi, [lo[0], hi[1]]]), cam.intrinsics, cam.lens, src
             )
-            x0, y0 = np.floor(corners.min(0)).astype(int) - 2
-            x1, y1 = np.ceil(corners.max(0)).astype(int) + 3
-            x0, y0 = max(x0, 0), max(y0, 0)
-            x1, y1 = min(x1, cam.width), min(y1, cam.height)
-            mask = ids[y0:y1, x0:x1] == pid
+            x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int) - 2, 0)
+            x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 3, (cam.width, cam.height))
+            mask = ids[y0:y1, x0:x1] == p.pid
             rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
             if len(rows) == 0:
                 continue
-            visible = float(mask.sum())
-            bx0, by0 = x0 + cols[0], y0 + rows[0]
-            bw, bh = cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1
-            vis = self._visibility(pid, state, amodal, people, visible, cam)
-            boxes.append(PersonBox(pid, float(bx0), float(by0), float(bw), float(bh), vis))
+            vis = self._visibility(p, people, state, ids, cam, src)
+            boxes.append(PersonBox(
+                p.pid, float(x0 + cols[0]), float(y0 + rows[0]), float(cols[-1] - cols[0] + 1),
+                float(rows[-1] - rows[0] + 1), vis,
+            ))
         return boxes
 
-    def _visibility(self, pid, state, amodal, people, visible_px, cam) -> float:
-        lo, hi = amodal[pid]
+    def _visibility(self, p: _Placed, people, state, ids, cam, src) -> float:
+        """Area-weighted fraction of the person's camera-facing surface that shows in the frame.
+
+        A surface sample counts as visible when the final id buffer shows this person at its
+        pixel (another part of the same body in front still belongs to the silhouette); samples
+        behind other people, props, carried umbrellas, or outside the frame do not.
+        """
+        lo, hi = p.amodal
         view = state.view
-        inside = lo[0] >= 0 and lo[1] >= 0 and hi[0] < view.width and hi[1] < view.height
+        inside = (lo >= 0).all() and hi[0] < view.width and hi[1] < view.height
         overlaps = any(
-            o != pid and (amodal[o][0] < hi).all() and (amodal[o][1] > lo).all()
-            for o in amodal
+            o.pid != p.pid and (o.amodal[0] < hi).all() and (o.amodal[1] > lo).all()
+            for o in people
         )
         x0, y0 = np.clip(np.floor(lo).astype(int), 0, [view.width, view.height])
         x1, y1 = np.clip(np.ceil(hi).astype(int) + 1, 0, [view.width, view.height])
         props = state.occluder_mask[y0:y1, x0:x1].any()
-        model = self.person_model(pid)
-        carries = any(m is not None for m in model.carried)
+        carries = any(m is not None for m in p.model.carried)
         if inside and not overlaps and not props and not carries:
-            # Nothing can hide this person: all rendered pixels are visible (frame-edge aside).
-            return 1.0
-        full = self._alone_pixels(pid, state, amodal[pid], people)
-        if full <= 0:
-            return 0.0
-        return float(np.clip(visible_px / (full * state.area_scale), 0.0, 1.0))
-
-    def _alone_pixels(self, pid, state, box, people) -> float:
-        """Pixels the person's whole silhouette covers, rendered alone in its amodal box."""
-        (x0, y0), (x1, y1) = box
-        w, h = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
-        scale = min(1.0, 96.0 / h)
-        out_w, out_h = max(int(np.ceil(w * scale)), 2), max(int(np.ceil(h * scale)), 2)
-        view = state.view.window(x0, y0, x0 + out_w / scale, y0 + out_h / scale, out_w, out_h)
-        _, matrix, phase, _ = next(p for p in people if p[0] == pid)
-        gp = self.gpu_person(pid)
-        draws = [d for d in gp.draws(matrix, phase, pid) if d.object_id == pid]
-        res = self.renderer.render(view, draws, self.lighting)
-        return float((res.ids == pid).sum()) / (scale * scale)
+            return 1.0  # nothing can hide this person
+        pts = distort_points(p.px, cam.intrinsics, cam.lens, src)
+        xi, yi = np.floor(pts[:, 0]).astype(int), np.floor(pts[:, 1]).astype(int)
+        ok = (xi >= 0) & (yi >= 0) & (xi < cam.width) & (yi < cam.height)
+        seen = np.zeros(len(pts), bool)
+        seen[ok] = ids[yi[ok], xi[ok]] == p.pid
+        total = p.weights.sum()
+        return float(np.clip((p.weights * seen).sum() / total, 0, 1)) if total > 0 else 0.0
 
 
 def view_intrinsics(view: View):
@@ -238,8 +246,9 @@ def view_intrinsics(view: View):
     return Intrinsics(view.fx, view.fy, view.cx, view.cy, view.width, view.height)
 
 
-def _shadow(matrix: np.ndarray, height: float, sun: np.ndarray, light: Lighting) -> BlobShadow:
+def _shadow(matrix: np.ndarray, height: float, light: Lighting) -> BlobShadow:
     """A soft shadow stretched away from the sun; weak under an overcast or night sky."""
+    sun = np.asarray(light.sun_dir)
     x, y = matrix[0, 3], matrix[1, 3]
     horiz = np.hypot(sun[0], sun[1])
     elev = np.arctan2(-sun[2], max(horiz, 1e-6))

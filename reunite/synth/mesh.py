@@ -17,7 +17,7 @@ class Mesh:
 
     positions: np.ndarray  # (N, 3) float32, metres
     normals: np.ndarray  # (N, 3) float32, unit length
-    uvs: np.ndarray  # (N, 2) float32 in [0, 1]
+    uvs: np.ndarray  # (N, 2) float32 in [0, 1]; (0, 0) = texture's top-left, v counts rows down
     faces: np.ndarray  # (M, 3) uint32, counter-clockwise seen from outside
     texture: np.ndarray = field(default_factory=lambda: np.full((1, 1, 3), 200, np.uint8))
     name: str = ""
@@ -71,7 +71,7 @@ def box(size: tuple[float, float, float], texture: np.ndarray | None = None, nam
         for (su, sv), c in zip(((0, 0), (1, 0), (1, 1), (0, 1)), corners, strict=True):
             pos.append(c * half + (0, 0, sz))
             nrm.append(n)
-            uv.append((su, sv))
+            uv.append((su, 1 - sv))  # v counts image rows downwards: the top edge is v = 0
         tri += [(base, base + 1, base + 2), (base, base + 2, base + 3)]
     return _mesh(pos, nrm, uv, tri, texture, name)
 
@@ -91,7 +91,7 @@ def cylinder(
         n /= np.linalg.norm(n)
         pos += [(radius * c, radius * s, 0.0), (rt * c, rt * s, height)]
         nrm += [n, n]
-        uv += [(i / segments, 0.0), (i / segments, 1.0)]
+        uv += [(i / segments, 1.0), (i / segments, 0.0)]  # image top (v = 0) at the top
     for i in range(segments):
         b = 2 * i
         tri += [(b, b + 2, b + 3), (b, b + 3, b + 1)]
@@ -124,7 +124,7 @@ def sphere(radius: float, segments: int = 12, texture: np.ndarray | None = None,
             n = np.array([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)])
             pos.append(n * radius)
             nrm.append(n)
-            uv.append((i / segments, 1 - j / rings))
+            uv.append((i / segments, j / rings))
     w = segments + 1
     for j in range(rings):
         for i in range(segments):

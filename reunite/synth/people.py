@@ -122,27 +122,39 @@ def _paletted(meshes: list[Mesh]) -> Mesh | None:
 
 
 class GpuPerson:
-    """A person uploaded once: one VAO per walk phase sharing one texture."""
+    """A person uploaded once: one VAO per walk phase and level of detail, one shared texture."""
 
-    def __init__(self, renderer: Renderer, person: PersonModel, topology: RenderTopology) -> None:
+    def __init__(
+        self, renderer: Renderer, person: PersonModel, topology: RenderTopology,
+        lod_topology: RenderTopology | None = None,
+    ) -> None:
         self.renderer = renderer
         self.person = person
-        tex = renderer.upload_texture(person.texture)
-        self.texture = tex
-        self.body: list[GpuMesh] = []
-        b = person.body
-        idx = topology.to_vertex
-        for p in range(person.phases):
-            mesh = Mesh(
-                b.vertices[p][idx], b.normals[p][idx], topology.uvs, topology.faces, person.texture
-            )
-            self.body.append(renderer.upload(mesh, texture=tex))
+        self.texture = renderer.upload_texture(person.texture)
+        self.body = self._upload_phases(topology)
+        self.body_lod = self._upload_phases(lod_topology) if lod_topology is not None else None
         self.worn = [renderer.upload(m) if m is not None else None for m in person.worn]
         self.carried = [renderer.upload(m) if m is not None else None for m in person.carried]
 
-    def draws(self, model: np.ndarray, phase: int, object_id: int) -> list[Draw]:
+    def _upload_phases(self, topo: RenderTopology) -> list[GpuMesh]:
+        b = self.person.body
+        idx = topo.to_vertex
+        return [
+            self.renderer.upload(
+                Mesh(b.vertices[p][idx], b.normals[p][idx], topo.uvs, topo.faces,
+                     self.person.texture),
+                texture=self.texture,
+            )
+            for p in range(self.person.phases)
+        ]
+
+    def draws(
+        self, model: np.ndarray, phase: int, object_id: int, lod: bool = False
+    ) -> list[Draw]:
+        """Draws for one frame; ``lod`` picks the coarse body (for people far away)."""
         p = phase % self.person.phases
-        out = [Draw(self.body[p], model, object_id)]
+        body = self.body_lod if lod and self.body_lod is not None else self.body
+        out = [Draw(body[p], model, object_id)]
         if self.worn[p] is not None:
             out.append(Draw(self.worn[p], model, object_id))
         if self.carried[p] is not None:
@@ -150,7 +162,7 @@ class GpuPerson:
         return out
 
     def release(self) -> None:
-        for m in self.body:
+        for m in [*self.body, *(self.body_lod or [])]:
             self.renderer.release(m, with_texture=False)
         self.texture.release()
         for m in [*self.worn, *self.carried]:

@@ -1,7 +1,8 @@
 """Off-screen OpenGL rendering on the CPU (Mesa llvmpipe through EGL) with exact ground truth.
 
-Each draw writes three targets at once: the lit colour, the object id (so every box is the
-*visible* extent of a person) and the linear depth (the IR illuminator's fall-off at night).
+Each draw writes two targets at once: the lit colour and the object id (so every box is the
+*visible* extent of a person); linear depth (the IR illuminator's fall-off at night) comes from
+the z-buffer.
 Meshes are uploaded once and moved by a model matrix; people are posed by choosing one of their
 precomputed walk-cycle meshes, so a frame costs one draw per person and prop.
 """
@@ -20,18 +21,14 @@ _VERTEX = """
 #version 330
 uniform mat4 u_mvp;
 uniform mat4 u_model;
-uniform mat4 u_view;
 in vec3 in_pos;
 in vec3 in_nrm;
 in vec2 in_uv;
 out vec3 v_nrm;
 out vec2 v_uv;
-out float v_depth;
 void main() {
-    vec4 world = u_model * vec4(in_pos, 1.0);
     v_nrm = mat3(u_model) * in_nrm;
     v_uv = in_uv;
-    v_depth = -(u_view * world).z;
     gl_Position = u_mvp * vec4(in_pos, 1.0);
 }
 """
@@ -46,10 +43,8 @@ uniform int u_id;
 uniform float u_tint;
 in vec3 v_nrm;
 in vec2 v_uv;
-in float v_depth;
 layout(location = 0) out vec4 f_rgb;
 layout(location = 1) out int f_id;
-layout(location = 2) out float f_depth;
 void main() {
     vec3 albedo = texture(u_tex, v_uv).rgb * u_tint;
     vec3 n = normalize(v_nrm);
@@ -60,7 +55,6 @@ void main() {
     vec3 light = u_sun_rgb * lambert + u_ambient_rgb * sky;
     f_rgb = vec4(albedo * light, 1.0);
     f_id = u_id;
-    f_depth = v_depth;
 }
 """
 
@@ -89,7 +83,10 @@ _UV_VERTEX = """
 in vec2 in_uv;
 in vec4 in_attr;
 out vec4 v_attr;
-void main() { v_attr = in_attr; gl_Position = vec4(in_uv * 2.0 - 1.0, 0.0, 1.0); }
+void main() {
+    v_attr = in_attr;
+    gl_Position = vec4(in_uv.x * 2.0 - 1.0, 1.0 - in_uv.y * 2.0, 0.0, 1.0);
+}
 """
 
 _UV_FRAGMENT = """
@@ -170,7 +167,7 @@ class GpuMesh:
 
 @dataclass(frozen=True)
 class Draw:
-    """One object in a frame: which uploaded mesh, where, and the id it writes (0 = not a person)."""
+    """One object in a frame: which uploaded mesh, where, and the id it writes (0: no person)."""
 
     mesh: GpuMesh
     model: np.ndarray
@@ -191,10 +188,25 @@ class BlobShadow:
 
 
 @dataclass
+class Background:
+    """A baked static scene (colour + depth) for one view and lighting."""
+
+    fbo: object
+    buffers: tuple[object, ...]
+    size: tuple[int, int]
+    lighting: Lighting
+
+    def release(self) -> None:
+        self.fbo.release()
+        for b in self.buffers:
+            b.release()
+
+
+@dataclass
 class RenderResult:
     rgb: np.ndarray  # (H, W, 3) uint8
     ids: np.ndarray  # (H, W) int32, 0 = background or static scene
-    depth: np.ndarray  # (H, W) float32 metres, 0 = sky
+    depth: np.ndarray  # (H, W) float32 metres, 0 = sky; empty when not asked for
 
 
 def create_context(threads: int = 2):
@@ -243,13 +255,16 @@ class Renderer:
         if mipmaps and min(img.shape[:2]) > 1:
             tex.build_mipmaps()
             tex.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
-            tex.anisotropy = 4.0
         return tex
 
     def upload(self, mesh: Mesh, texture=None) -> GpuMesh:
         """Upload geometry (and its texture, unless a shared one is given)."""
-        # UV convention: v grows upwards, so texture row 0 (the image's top) is v = 1.
-        data = np.hstack([mesh.positions, mesh.normals, mesh.uvs]).astype(np.float32)
+        # UV convention of the whole project: (0, 0) is the texture image's top-left pixel and v
+        # counts rows downwards, so textures are painted upright in numpy. GL samples from the
+        # bottom row up (and the image was uploaded flipped), hence t = 1 - v.
+        uv = mesh.uvs.astype(np.float32).copy()
+        uv[:, 1] = 1.0 - uv[:, 1]
+        data = np.hstack([mesh.positions, mesh.normals, uv]).astype(np.float32)
         vbo = self.ctx.buffer(data.tobytes())
         ibo = self.ctx.buffer(mesh.faces.astype(np.uint32).tobytes())
         vao = self.ctx.vertex_array(
@@ -272,17 +287,57 @@ class Renderer:
             ctx = self.ctx
             colour = ctx.renderbuffer(key, 4)
             ids = ctx.renderbuffer(key, 1, dtype="i4")
-            depth_lin = ctx.renderbuffer(key, 1, dtype="f4")
             zbuf = ctx.depth_renderbuffer(key)
-            fbo = ctx.framebuffer([colour, ids, depth_lin], zbuf)
-            # clear() writes one float colour to every attachment; ids and depth must start at 0,
-            # so they are cleared again through a framebuffer of their own (0.0 has 0 int bits).
-            aux = ctx.framebuffer([ids, depth_lin])
-            self._targets[key] = (fbo, aux, colour, ids, depth_lin, zbuf)
+            fbo = ctx.framebuffer([colour, ids], zbuf)
+            # clear() writes one float colour to every attachment; ids must start at 0, so they
+            # are cleared again through a framebuffer of their own (0.0 has 0 int bits).
+            aux = ctx.framebuffer([ids])
+            self._targets[key] = (fbo, aux, colour, ids, zbuf)
             if len(self._targets) > 12:  # crops come in many sizes: keep memory bounded
                 for obj in self._targets.pop(next(iter(self._targets))):
                     obj.release()
         return self._targets[key]
+
+    def _begin(self, view: View, lighting: Lighting) -> np.ndarray:
+        import moderngl
+
+        ctx = self.ctx
+        ctx.viewport = (0, 0, view.width, view.height)
+        ctx.enable(moderngl.DEPTH_TEST)
+        ctx.disable(moderngl.CULL_FACE)
+        prog = self.prog
+        prog["u_sun_dir"].value = tuple(lighting.sun_dir)
+        prog["u_sun_rgb"].value = tuple(lighting.sun_rgb)
+        prog["u_ambient_rgb"].value = tuple(lighting.ambient_rgb)
+        return view.projection() @ view.view
+
+    def _draw(self, proj_view: np.ndarray, d: Draw) -> None:
+        prog = self.prog
+        prog["u_mvp"].write((proj_view @ d.model).T.astype(np.float32).tobytes())
+        prog["u_model"].write(d.model.T.astype(np.float32).tobytes())
+        prog["u_id"].value = int(d.object_id)
+        prog["u_tint"].value = float(d.tint)
+        d.mesh.texture.use(0)
+        d.mesh.vao.render()
+
+    def bake_background(self, view: View, draws: list[Draw], lighting: Lighting) -> Background:
+        """Render the static scene once; frames then start from a copy of it.
+
+        The ground and buildings of a fixed camera never change within a clip, and on a CPU
+        rasteriser they cost as much as twenty people: baking them makes a frame cost its people.
+        """
+        ctx = self.ctx
+        size = (view.width, view.height)
+        colour = ctx.renderbuffer(size, 4)
+        ids = ctx.renderbuffer(size, 1, dtype="i4")  # copies need matching attachments
+        zbuf = ctx.depth_renderbuffer(size)
+        fbo = ctx.framebuffer([colour, ids], zbuf)
+        fbo.clear(*lighting.sky_rgb, 1.0, depth=1.0)
+        fbo.use()
+        proj_view = self._begin(view, lighting)
+        for d in draws:
+            self._draw(proj_view, d)
+        return Background(fbo, (colour, ids, zbuf), size, lighting)
 
     def render(
         self,
@@ -291,41 +346,32 @@ class Renderer:
         lighting: Lighting,
         shadows: list[BlobShadow] = (),
         scene_draws: int = 0,
+        with_depth: bool = True,
+        background: Background | None = None,
     ) -> RenderResult:
-        """Render ``draws`` (the first ``scene_draws`` are the ground and buildings, drawn before
-        shadows so that shadows fall on them) and read back colour, ids and depth."""
-        import moderngl
+        """Render ``draws`` and read back colour, ids and (optionally) linear depth.
 
-        ctx = self.ctx
+        The first ``scene_draws`` are the ground and buildings, drawn before the shadows so that
+        shadows fall on them; with a baked ``background`` they are not drawn at all.
+        """
         fbo, aux, *_ = self._target(view.width, view.height)
-        fbo.clear(*lighting.sky_rgb, 1.0, depth=1.0)
+        if background is not None:
+            if background.size != (view.width, view.height) or background.lighting != lighting:
+                raise ValueError("the baked background was made for another view or lighting")
+            self.ctx.copy_framebuffer(fbo, background.fbo)
+        else:
+            fbo.clear(*lighting.sky_rgb, 1.0, depth=1.0)
         aux.clear(0.0, 0.0, 0.0, 0.0)
         fbo.use()
-        ctx.viewport = (0, 0, view.width, view.height)
-        ctx.enable(moderngl.DEPTH_TEST)
-        ctx.disable(moderngl.CULL_FACE)
-        proj_view = view.projection() @ view.view
-        prog = self.prog
-        prog["u_view"].write(view.view.T.astype(np.float32).tobytes())
-        prog["u_sun_dir"].value = tuple(lighting.sun_dir)
-        prog["u_sun_rgb"].value = tuple(lighting.sun_rgb)
-        prog["u_ambient_rgb"].value = tuple(lighting.ambient_rgb)
-
-        def draw(d: Draw) -> None:
-            prog["u_mvp"].write((proj_view @ d.model).T.astype(np.float32).tobytes())
-            prog["u_model"].write(d.model.T.astype(np.float32).tobytes())
-            prog["u_id"].value = int(d.object_id)
-            prog["u_tint"].value = float(d.tint)
-            d.mesh.texture.use(0)
-            d.mesh.vao.render()
-
-        for d in draws[:scene_draws]:
-            draw(d)
+        proj_view = self._begin(view, lighting)
+        if background is None:
+            for d in draws[:scene_draws]:
+                self._draw(proj_view, d)
         if shadows:
             self._draw_shadows(proj_view, shadows)
         for d in draws[scene_draws:]:
-            draw(d)
-        return self._read(view.width, view.height)
+            self._draw(proj_view, d)
+        return self._read(view, with_depth)
 
     def _draw_shadows(self, proj_view: np.ndarray, shadows: list[BlobShadow]) -> None:
         import moderngl
@@ -335,7 +381,7 @@ class Renderer:
         ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
         ctx.depth_mask = False
         fbo = ctx.fbo
-        fbo.color_mask = [(True, True, True, True), (False,) * 4, (False,) * 4]
+        fbo.color_mask = [(True, True, True, True), (False,) * 4]
         for s in shadows:
             c, sn = np.cos(s.angle), np.sin(s.angle)
             model = np.array(
@@ -345,27 +391,35 @@ class Renderer:
             self.shadow_prog["u_mvp"].write((proj_view @ model).T.astype(np.float32).tobytes())
             self.shadow_prog["u_strength"].value = float(s.strength)
             self._shadow_vao.render()
-        fbo.color_mask = [(True,) * 4] * 3
+        fbo.color_mask = [(True,) * 4] * 2
         ctx.depth_mask = True
         ctx.disable(moderngl.BLEND)
 
-    def _read(self, width: int, height: int) -> RenderResult:
+    def _read(self, view: View, with_depth: bool) -> RenderResult:
+        width, height = view.width, view.height
         fbo = self._targets[(width, height)][0]
         rgb = np.frombuffer(fbo.read(components=3, attachment=0), np.uint8)
         rgb = rgb.reshape(height, width, 3)[::-1]
         id_buf = np.frombuffer(fbo.read(components=1, attachment=1, dtype="i4"), np.int32)
-        dep = np.frombuffer(fbo.read(components=1, attachment=2, dtype="f4"), np.float32)
+        depth = np.zeros((0, 0), np.float32)
+        if with_depth:
+            z = np.frombuffer(fbo.read(components=1, attachment=-1, dtype="f4"), np.float32)
+            z = z.reshape(height, width)[::-1]
+            n, f = view.near, view.far
+            ndc = 2.0 * z - 1.0
+            lin = (2.0 * n * f / (f + n - ndc * (f - n))).astype(np.float32)
+            depth = np.where(z >= 1.0, 0.0, lin).astype(np.float32)
         return RenderResult(
-            np.ascontiguousarray(rgb),
-            np.ascontiguousarray(id_buf.reshape(height, width)[::-1]),
-            np.ascontiguousarray(dep.reshape(height, width)[::-1]),
+            np.ascontiguousarray(rgb), np.ascontiguousarray(id_buf.reshape(height, width)[::-1]),
+            depth,
         )
 
     # -- texture-space rasterisation -------------------------------------------------------------
     def rasterize_uv(
         self, uvs: np.ndarray, faces: np.ndarray, attributes: np.ndarray, size: int
     ) -> np.ndarray:
-        """Rasterise per-vertex attributes (N, <=4) into UV space: (size, size, 4) float32.
+        """Rasterise per-vertex attributes (N, <=4) into UV space: (size, size, 4) float32, laid
+        out like the texture image (row 0 is v = 0).
 
         Gives every texel of a body texture the interpolated rest-pose position, limb coordinate
         and part of the body it belongs to, so that garments are painted by numpy in UV space.

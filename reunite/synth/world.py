@@ -110,6 +110,7 @@ def plan_district(
         name = f"{_STREET_NAMES[i % len(_STREET_NAMES)]} {int(rng_cam.integers(1, 300))}"
         cams.append(place_camera(
             rng_cam, i + 1, name, tuple(plan[i]), site.kind, site.extent, size, night,
+            site.obstacles, site.walkways,
         ))
         sites.append(site)
     identities = [sample_identity(rng_people, pid + 1) for pid in range(people)]
@@ -215,7 +216,10 @@ def _route(
         visit = Visit(ident.id, cam, way, bool(rng.random() < 0.5),
                       float(rng.uniform(-0.7, 0.7)), float(t), float(t + length / v_speed), v_speed)
         visits.append(visit)
-        options = [(c, d) for c, d in neighbours[cam] if c != prev] or neighbours[cam]
+        # With one camera, people walk round the block and come back.
+        options = [(c, d) for c, d in neighbours[cam] if c != prev] or neighbours[cam] or [
+            (cam, 120.0)
+        ]
         nxt, dist = options[int(rng.integers(len(options)))]
         t = visit.end + dist / speed * rng.uniform(1.0, 1.4) * travel_scale
         prev, cam = cam, nxt
