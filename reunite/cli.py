@@ -139,8 +139,8 @@ def synth_reid(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="Output folder (must be new or empty).")],
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same data set.")] = 0,
-    train_ids: Annotated[int, typer.Option(help="Training identities.")] = 300,
-    test_ids: Annotated[int, typer.Option(help="Test identities (query + gallery).")] = 300,
+    train_ids: Annotated[int, typer.Option(help="Training identities.")] = 250,
+    test_ids: Annotated[int, typer.Option(help="Test identities (query + gallery).")] = 250,
     cameras: Annotated[int, typer.Option(help="Cameras (Market-1501 has 6).")] = 6,
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty output folder.")] = False,
 ) -> None:

@@ -81,7 +81,8 @@ class BodyKit:
 
         anny = _quiet_import_anny()
         with contextlib.redirect_stdout(io.StringIO()):
-            self.model = anny.Anny()
+            # Plain torch skinning: the warp kernels print CUDA banners and are no faster here.
+            self.model = anny.Anny(skinning_method="lbs")
         self.torch = torch
         m = self.model
         self.labels: list[str] = list(m.bone_labels)
@@ -286,8 +287,8 @@ class BodyKit:
         hips = verts[:, self.vertex_part == PART_HIPS]
         belt_z = heads[:, idx("spine05")][:, 2] - 0.02
         frames["hip_right"] = frame(np.stack([hips[..., 0].max(axis=1), heads[:, 0, 1], belt_z], 1))
-        front_y = verts[:, self.vertex_part == PART_FOOT][..., 1].max(axis=1)
-        frames["pelvis_front"] = frame(np.stack([np.zeros(n), front_y + 0.3, np.zeros(n)], 1))
+        # the ground below the pelvis: steady over the stride, so a walker does not surge
+        frames["pelvis_front"] = frame(np.stack([heads[:, 0, 0], heads[:, 0, 1], np.zeros(n)], 1))
         frames["pelvis"] = frame(heads[:, 0])
         return frames
 

@@ -19,7 +19,8 @@ from reunite.synth.people import GpuPerson, build_person, person_matrix
 from reunite.synth.renderer import Draw, Lighting, View
 
 FAMILY_SIZE = (256, 512)  # W x H
-_HOME_LIGHT = Lighting((0.3, 0.6, -0.75), (0.75, 0.72, 0.66), (0.55, 0.55, 0.55), (0.9, 0.9, 0.88))
+# Well lit, as family photos are: a soft key light from the photographer's side and much fill.
+_HOME_LIGHT = Lighting((0.25, -0.7, -0.65), (0.7, 0.68, 0.62), (0.75, 0.74, 0.72), (0.9, 0.9, 0.88))
 
 
 def family_photo(
@@ -40,8 +41,8 @@ def family_photo(
     floor = renderer.upload(box((8.0, 8.0, 0.02), solid_texture((120, 100, 80))))
     height = person.body.height_m
     yaw = rng.uniform(-0.35, 0.35)
-    dist = 1.2 + 1.6 * height
-    eye = np.array([dist * np.sin(yaw), dist * np.cos(yaw), 0.75 * height + 0.3])
+    dist = 1.4 * height + 0.3  # the person fills ~85 % of the picture's height
+    eye = np.array([dist * np.sin(yaw), dist * np.cos(yaw), 0.6 * height + 0.3])
     w, h = FAMILY_SIZE
     f = h / 2 / np.tan(np.deg2rad(24))
     view = View(look_at(eye, np.array([0.0, 0.0, 0.5 * height])), f, f, w / 2, h / 2, w, h)

@@ -97,14 +97,14 @@ def sample_camera_look(rng: np.random.Generator, night: bool) -> CameraLook:
     * saturation 0.55–1.15 by day; 0.3–0.7 in colour night mode (ISPs suppress chroma noise).
     * noise (std in 8-bit codes at black, before gain): 1–4 by day, 5–16 at night, plus shot
       noise that grows with the signal.
-    * effective resolution 0.35–1.0 by day (a D1/CIF stream or a soft lens behind a 720p label),
-      at most 0.8 at night where temporal denoising smears detail.
-    * JPEG quality 45–90 by day, 30–65 at night: bitrate-capped encoders spend their bits on
+    * effective resolution 0.5–1.0 by day (a D1 stream or a soft lens behind a 720p label),
+      at most 0.85–0.9 at night where temporal denoising smears detail.
+    * JPEG quality 45–90 by day, 35–70 at night: bitrate-capped encoders spend their bits on
       noise.
     * chroma: mostly 4:2:0; 4:1:1 for analogue cameras digitised by a DVR (composite video
       carries about a quarter of the luma bandwidth in colour).
-    * night: 75% of cameras switch to IR mode (greyscale, illuminator hotspot, soft focus:
-      lenses corrected for visible light focus 850 nm behind the sensor).
+    * night: 75% of cameras switch to IR mode (greyscale, illuminator reaching 10–25 m, soft
+      focus: lenses corrected for visible light focus 850 nm behind the sensor).
     """
     chroma = str(rng.choice(["4:2:0", "4:1:1", "4:2:2"], p=[0.7, 0.2, 0.1]))
     if night and rng.random() < 0.75:
@@ -114,15 +114,15 @@ def sample_camera_look(rng: np.random.Generator, night: bool) -> CameraLook:
             contrast=rng.uniform(0.6, 0.85),
             black_lift=rng.uniform(0.02, 0.08),
             saturation=0.0,
-            shot_noise=rng.uniform(2e-3, 6e-3),
-            read_noise=rng.uniform(2e-3, 5e-3),
-            vignetting=rng.uniform(0.3, 0.6),
-            blur_sigma=rng.uniform(0.6, 1.8),
-            resolution=rng.uniform(0.35, 0.8),
-            jpeg_quality=int(rng.integers(30, 61)),
+            shot_noise=rng.uniform(1e-3, 3.5e-3),
+            read_noise=rng.uniform(1e-3, 3e-3),
+            vignetting=rng.uniform(0.2, 0.5),
+            blur_sigma=rng.uniform(0.4, 1.2),
+            resolution=rng.uniform(0.5, 0.9),
+            jpeg_quality=int(rng.integers(40, 71)),
             chroma="4:2:0",
             night_ir=True,
-            ir_half_range_m=rng.uniform(6.0, 18.0),
+            ir_half_range_m=rng.uniform(10.0, 25.0),
         )
     if night:
         log_gains = (rng.uniform(0.0, 0.3), rng.uniform(-0.05, 0.05), rng.uniform(-0.4, 0.0))
@@ -136,9 +136,9 @@ def sample_camera_look(rng: np.random.Generator, night: bool) -> CameraLook:
             shot_noise=rng.uniform(1e-3, 4e-3),
             read_noise=rng.uniform(1.5e-3, 4e-3),
             vignetting=rng.uniform(0.1, 0.4),
-            blur_sigma=rng.uniform(0.4, 1.5),
-            resolution=rng.uniform(0.35, 0.8),
-            jpeg_quality=int(rng.integers(30, 66)),
+            blur_sigma=rng.uniform(0.4, 1.2),
+            resolution=rng.uniform(0.5, 0.85),
+            jpeg_quality=int(rng.integers(35, 71)),
             chroma=chroma,
         )
     log_gains = (rng.uniform(-0.25, 0.25), rng.uniform(-0.06, 0.06), rng.uniform(-0.25, 0.25))
@@ -152,8 +152,8 @@ def sample_camera_look(rng: np.random.Generator, night: bool) -> CameraLook:
         shot_noise=rng.uniform(1e-4, 6e-4),
         read_noise=rng.uniform(3e-4, 1.2e-3),
         vignetting=rng.uniform(0.0, 0.35),
-        blur_sigma=rng.uniform(0.2, 1.2),
-        resolution=rng.uniform(0.35, 1.0),
+        blur_sigma=rng.uniform(0.2, 1.0),
+        resolution=rng.uniform(0.5, 1.0),
         jpeg_quality=int(rng.integers(45, 91)),
         chroma=chroma,
     )

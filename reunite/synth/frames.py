@@ -123,10 +123,29 @@ class DistrictRenderer:
             bg.release()
         self._backgrounds.clear()
 
+    def camera_lighting(self, cam_id: int) -> Lighting:
+        """The light a camera sees by: daylight, street lamps, or its own IR illuminator.
+
+        At night an IR camera lights the scene itself (a lamp beside the lens: light comes from
+        the camera, the CCTV chain then adds the fall-off with distance); a colour camera at night
+        sees by warm street lamps, far brighter than moonlight.
+        """
+        cam = self.district.camera(cam_id)
+        sky = self.lighting
+        if cam.look.night_ir:
+            forward = np.subtract(cam.target, cam.eye)
+            forward = forward / np.linalg.norm(forward)
+            return Lighting(tuple(forward), (0.85, 0.85, 0.85), (0.25, 0.25, 0.25), (0.0, 0.0, 0.0))
+        if max(sky.sun_rgb) < 0.2 and max(sky.ambient_rgb) < 0.25:  # night without IR
+            lamps = tuple(max(a, b) for a, b in zip(sky.ambient_rgb, (0.36, 0.3, 0.22),
+                                                    strict=True))
+            return Lighting(sky.sun_dir, sky.sun_rgb, lamps, sky.sky_rgb)
+        return sky
+
     def _background(self, cam_id: int, state: _CameraState) -> Background:
         if cam_id not in self._backgrounds:
             self._backgrounds[cam_id] = self.renderer.bake_background(
-                state.view, state.scene, self.lighting
+                state.view, state.scene, self.camera_lighting(cam_id)
             )
         return self._backgrounds[cam_id]
 
@@ -153,13 +172,14 @@ class DistrictRenderer:
         people = [p for p in people if p is not None]
         draws: list[Draw] = []
         shadows = []
+        light = self.camera_lighting(cam_id)
         for p in people:
             lod = p.amodal[1][1] - p.amodal[0][1] < LOD_BELOW_PX
             draws += self.gpu_person(p.pid).draws(p.matrix, p.phase, p.pid, lod=lod)
-            shadows.append(_shadow(p.matrix, p.model.body.height_m, self.lighting))
+            shadows.append(_shadow(p.matrix, p.model.body.height_m, light))
         night = cam.look.night_ir
         res = self.renderer.render(
-            state.view, draws, self.lighting, shadows, with_depth=night,
+            state.view, draws, light, shadows, with_depth=night,
             background=self._background(cam_id, state),
         )
         ids = distort_image(res.ids, state.maps, nearest=True)

@@ -26,7 +26,7 @@ class Mesh:
         """A copy moved by a 4x4 rigid (or uniformly scaled) transform."""
         m = np.asarray(matrix, np.float64)
         pos = self.positions @ m[:3, :3].T + m[:3, 3]
-        nrm = self.normals @ np.linalg.inv(m[:3, :3]).T
+        nrm = self.normals @ np.linalg.inv(m[:3, :3])  # row vectors times the inverse-transpose
         nrm /= np.linalg.norm(nrm, axis=1, keepdims=True) + 1e-12
         return Mesh(
             pos.astype(np.float32), nrm.astype(np.float32), self.uvs, self.faces, self.texture,

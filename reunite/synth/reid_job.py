@@ -20,11 +20,13 @@ from reunite.errors import InvalidOptionError
 from reunite.synth.output import atomic_output_dir, check_free_space, write_jpeg, write_json
 from reunite.synth.world import District, plan_district, repopulate
 
-COHORT = 40  # identities rendered together (memory stays flat, hours vary between cohorts)
+COHORT = 80  # identities rendered together (memory stays flat, hours vary between cohorts)
+WINDOW_S = 150.0  # a cohort's clip: dense enough that one render yields many crops
 GRID_S = 2.0  # a camera is rendered every GRID_S seconds of a cohort's clip
 MIN_HEIGHT = 48  # pixels: smaller people are not cropped (as in Market-1501's detector)
 JUNK_VISIBILITY = 0.3
-_HOURS = [(9.0, 0.25), (12.0, 0.25), (15.5, 0.2), (18.0, 0.12), (22.0, 0.18)]
+# Cohorts cycle through the day: mostly daylight, then dusk and night (IR or street lamps).
+_HOURS = [9.0, 12.0, 22.0, 15.5, 18.5, 10.5, 13.5, 21.0]
 Progress = Callable[[str, int, int], None]
 
 
@@ -32,12 +34,12 @@ Progress = Callable[[str, int, int], None]
 class ReidOptions:
     out: Path
     seed: int = 0
-    train_ids: int = 300
-    test_ids: int = 300
+    train_ids: int = 250
+    test_ids: int = 250
     cameras: int = 6
     overwrite: bool = False
     size: tuple[int, int] = (1280, 720)
-    crops_per_visit: int = 3
+    crops_per_visit: int = 5
 
     def validate(self) -> None:
         if not 1 <= self.train_ids <= 20000 or not 1 <= self.test_ids <= 20000:
@@ -69,7 +71,6 @@ def generate_reid(opts: ReidOptions, kit, renderer, uv_maps, progress: Progress 
     check_free_space(opts.out, total_ids * 12 * 12_000 + 20 * 2**20)
     base = plan_district(opts.seed, opts.cameras, 0, 60.0, opts.size)
     rng = np.random.default_rng([opts.seed, 5])
-    hours, weights = zip(*_HOURS, strict=True)
     splits = [("train", 1, opts.train_ids), ("test", opts.train_ids + 1, opts.test_ids)]
     counts = {"train_images": 0, "gallery_images": 0, "query_images": 0, "junk": 0,
               "distractors": 0}
@@ -80,11 +81,14 @@ def generate_reid(opts: ReidOptions, kit, renderer, uv_maps, progress: Progress 
         seq = 0
         shared_cameras: dict = {}
         for split, first, n in splits:
-            for start in range(first, first + n, COHORT):
-                size = min(COHORT, first + n - start)
+            # at least four cohorts per split, so that every split sees several times of day
+            step = int(np.clip(np.ceil(n / 4), 10, COHORT))
+            for start in range(first, first + n, step):
+                size = min(step, first + n - start)
+                hour = _HOURS[seq % len(_HOURS)]
                 seq += 1
-                hour = float(rng.choice(hours, p=np.array(weights) / sum(weights)))
-                cohort = repopulate(base, opts.seed, start, size, hour, window_s=90.0)
+                cohort = repopulate(base, opts.seed, start, size, hour, window_s=WINDOW_S,
+                                    stops=(3, 6))
                 world = DistrictRenderer(cohort, kit, renderer, uv_maps, camera_cache=shared_cameras)
                 crops = _render_cohort(world, cohort, seq, split, opts, rng)
                 _write_cohort(tmp, crops, split, rng, counts, cohort)

@@ -33,12 +33,13 @@ CLEARANCE = 0.5
 """Metres kept free between a walkway and any obstacle footprint."""
 _EXIT = 2.2  # walkways begin and end this far outside the extent, so people enter from off-screen
 _MARGIN = 9.0  # the detailed ground texture reaches this far beyond the extent
-_HORIZON = 90.0  # a plain outer ground ring reaches this far, so no sky shows below the horizon
+_HORIZON = 90.0  # the ground reaches this far, so no sky shows below the horizon
 
 
 @dataclass
 class Site:
-    """One camera's static world; ``meshes`` list the ground first, then buildings, then props."""
+    """One camera's static world; ``meshes[0]`` is the whole ground, then come buildings and
+    their fittings, then props (``occluder_names`` lists those that can hide a person)."""
 
     kind: str
     meshes: list[Mesh]
@@ -49,13 +50,6 @@ class Site:
 
 
 # -- geometry helpers (also used by accessories.py) --------------------------------------------
-
-
-def rotation_x(angle_rad: float) -> np.ndarray:
-    c, s = np.cos(angle_rad), np.sin(angle_rad)
-    m = np.eye(4)
-    m[1:3, 1:3] = [[c, -s], [s, c]]
-    return m
 
 
 def moved(mesh: Mesh, matrix: np.ndarray) -> Mesh:
@@ -304,23 +298,25 @@ class _Canvas:
     def image(self) -> np.ndarray:
         return np.clip(self.img, 0, 255).astype(np.uint8)
 
-    def quad(self, name: str) -> Mesh:
-        """The painted rectangle as a ground mesh at z = 0."""
-        return _ground_quad(self.u0, self.w0, self.u1, self.w1, self.image(), name)
+    def ground(self, name: str) -> Mesh:
+        """The painted rectangle as a ground mesh at z = 0, continued out to the horizon.
 
-
-def _ground_quad(
-    x0: float,
-    y0: float,
-    x1: float,
-    y1: float,
-    texture: np.ndarray,
-    name: str,
-) -> Mesh:
-    pos = np.array([(x0, y0, 0), (x1, y0, 0), (x1, y1, 0), (x0, y1, 0)], np.float32)
-    uv = np.array([(0, 1), (1, 1), (1, 0), (0, 0)], np.float32)
-    nrm = np.tile(np.array([0, 0, 1], np.float32), (4, 1))
-    return Mesh(pos, nrm, uv, np.array([(0, 1, 2), (0, 2, 3)], np.uint32), texture, name)
+        Around the rectangle, eight quads stretch its edge pixels outwards, so that roads,
+        pavements and lawns carry on into the distance instead of ending at a seam.
+        """
+        rows, cols = self.shape
+        xs = (-_HORIZON, self.u0, self.u1, _HORIZON)
+        ys = (-_HORIZON, self.w0, self.w1, _HORIZON)
+        us = ((0.5 / cols,) * 2, (0.0, 1.0), (1 - 0.5 / cols,) * 2)
+        vs = ((1 - 0.5 / rows,) * 2, (1.0, 0.0), (0.5 / rows,) * 2)  # v = 0 is the far (+y) edge
+        quads = []
+        for i, j in np.ndindex(3, 3):
+            (x0, x1), (y0, y1), (ua, ub), (va, vb) = xs[i : i + 2], ys[j : j + 2], us[i], vs[j]
+            pos = np.array([(x0, y0, 0), (x1, y0, 0), (x1, y1, 0), (x0, y1, 0)], np.float32)
+            uv = np.array([(ua, va), (ub, va), (ub, vb), (ua, vb)], np.float32)
+            nrm = np.tile(np.array([0, 0, 1], np.float32), (4, 1))
+            quads.append(Mesh(pos, nrm, uv, np.array([(0, 1, 2), (0, 2, 3)], np.uint32)))
+        return merge(quads, self.image(), name)
 
 
 def _noise(rng: np.random.Generator, shape: tuple[int, int], cell_px: float) -> np.ndarray:
@@ -369,6 +365,9 @@ def _tiles(
     return img
 
 
+_PAVING = ((168, 165, 158), (150, 148, 144), (186, 176, 156), (160, 122, 102), (136, 136, 139))
+
+
 def _asphalt(rng: np.random.Generator, c: _Canvas) -> np.ndarray:
     return _grain(rng, c, vary(rng, (70, 70, 72), 8), 9.0, 6.0, 2.5)
 
@@ -376,24 +375,9 @@ def _asphalt(rng: np.random.Generator, c: _Canvas) -> np.ndarray:
 def _paving(rng: np.random.Generator, c: _Canvas) -> np.ndarray:
     """A random pavement: square or long slabs, or small setts, in greys, buffs or reds."""
     size = pick(rng, ((0.6, 0.6), (0.9, 0.6), (0.45, 0.45), (0.4, 0.2), (0.25, 0.15)))
-    colour = vary(
-        rng,
-        pick(
-            rng,
-            ((168, 165, 158), (150, 148, 144), (186, 176, 156), (160, 122, 102), (136, 136, 139)),
-        ),
-        6,
-    )
+    colour = vary(rng, pick(rng, _PAVING), 6)
     small = size[0] < 0.42
-    return _tiles(
-        rng,
-        c,
-        size,
-        colour,
-        shade(colour, 0.72),
-        14.0 if small else 6.0,
-        stagger=small,
-    )
+    return _tiles(rng, c, size, colour, shade(colour, 0.72), 14.0 if small else 6.0, small)
 
 
 def _grass(rng: np.random.Generator, c: _Canvas) -> np.ndarray:
@@ -612,26 +596,10 @@ def _awning(rng: np.random.Generator, width: float, top: float) -> Mesh:
     for i in range(n):
         x0 = -width / 2 + i * width / n
         x1 = x0 + width / n
-        parts.append(
-            (
-                hexahedron(
-                    [
-                        (x0, -depth, top - drop - 0.03),
-                        (x1, -depth, top - drop - 0.03),
-                        (x1, 0, top - 0.03),
-                        (x0, 0, top - 0.03),
-                        (x0, -depth, top - drop),
-                        (x1, -depth, top - drop),
-                        (x1, 0, top),
-                        (x0, 0, top),
-                    ]
-                ),
-                colours[i % 2],
-            )
-        )
-        parts.append(
-            (block((width / n, 0.02, 0.2), (x0 + x1) / 2, -depth, top - drop - 0.2), colours[i % 2])
-        )
+        edge = [(x0, -depth, top - drop), (x1, -depth, top - drop), (x1, 0.0, top), (x0, 0.0, top)]
+        slab = hexahedron([(x, y, z - 0.03) for x, y, z in edge] + edge)
+        valance = block((width / n, 0.02, 0.2), (x0 + x1) / 2, -depth, top - drop - 0.2)
+        parts += [(slab, colours[i % 2]), (valance, colours[i % 2])]
     return painted(parts, "awning")
 
 
@@ -1172,24 +1140,29 @@ def _wander(
 
 def _avoid(path: np.ndarray, circles: Sequence[Circle], clearance: float) -> np.ndarray:
     """Bend a walkway around the footprints it would cross, all on one side of each (as people
-    step around a fountain), keeping ``clearance`` from every footprint."""
-    p = path.copy()
-    for _ in range(6):
+    step around a fountain), keeping ``clearance`` from every footprint.
+
+    Each point inside a footprint keeps its place along the walkway's chord through it and
+    slides sideways onto the footprint's circle, so the detour is an arc; one direction per
+    footprint keeps pushes off overlapping footprints (a bus shelter) all on the same side.
+    """
+    p = _resample(path, 0.1)
+    for _ in range(8):
         moved = False
         for cx, cy, r in circles:
             d = p - (cx, cy)
-            inside = np.hypot(d[:, 0], d[:, 1]) < r + clearance
+            reach = r + clearance
+            inside = np.hypot(d[:, 0], d[:, 1]) < reach
             if not inside.any():
                 continue
-            t = np.gradient(p, axis=0)[inside]
-            t /= np.linalg.norm(t, axis=1, keepdims=True) + 1e-12
-            dv = d[inside]
-            across = t[:, 0] * dv[:, 1] - t[:, 1] * dv[:, 0]
+            index = np.flatnonzero(inside)
+            t = p[min(index[-1] + 1, len(p) - 1)] - p[max(index[0] - 1, 0)]
+            t /= np.linalg.norm(t) + 1e-12
+            along = d[inside] @ t
+            across = t[0] * d[inside, 1] - t[1] * d[inside, 0]
             side = 1.0 if across.sum() >= 0 else -1.0
-            along = (dv * t).sum(1)
-            normal = np.column_stack([-t[:, 1], t[:, 0]])
-            dv = t * along[:, None] + normal * (side * np.maximum(np.abs(across), 1e-3))[:, None]
-            p[inside] = (cx, cy) + dv / np.linalg.norm(dv, axis=1, keepdims=True) * (r + clearance)
+            offset = side * np.sqrt(np.maximum(reach**2 - along**2, 0.0))
+            p[inside] = np.outer(along, t) + np.outer(offset, (-t[1], t[0])) + (cx, cy)
             moved = True
         if not moved:
             break
@@ -1318,25 +1291,14 @@ class _Builder:
                 self.place(prop, x, y, yaw)
 
     def site(self) -> Site:
-        ground = [self.ground.quad("ground"), _outer_ground(self.rng, self.ground)]
         return Site(
             self.kind,
-            ground + self.meshes,
+            [self.ground.ground("ground"), *self.meshes],
             self.walkways,
             self.obstacles,
             self.extent,
             self.occluders,
         )
-
-
-def _outer_ground(rng: np.random.Generator, inner: _Canvas) -> Mesh:
-    """Four plain quads around the painted ground out to the horizon, in its edge colour."""
-    edge = np.concatenate([inner.img[:4].reshape(-1, 3), inner.img[-4:].reshape(-1, 3)])
-    tex = np.clip(edge.mean(0) + 6 * rng.standard_normal((32, 32, 1)), 0, 255).astype(np.uint8)
-    x0, y0, x1, y1 = inner.u0, inner.w0, inner.u1, inner.w1
-    far = _HORIZON
-    quads = [(-far, -far, far, y0), (-far, y1, far, far), (-far, y0, x0, y1), (x1, y0, far, y1)]
-    return merge([_ground_quad(*q, tex, "") for q in quads], tex, "ground_outer")
 
 
 # -- the six kinds of site ------------------------------------------------------------------------
@@ -1592,9 +1554,12 @@ def _park_path(rng: np.random.Generator) -> Site:
     ]
     surface = pick(rng, (_asphalt(rng, g), _grain(rng, g, vary(rng, (176, 160, 130), 8), 14, 6)))
     path_width = rng.uniform(2.0, 3.0)
-    for path in paths:
-        g.line(path, path_width + 0.3, (110, 100, 80), 0.5)  # worn edges
-        g.line(path, path_width, surface)
+    for path in paths:  # painted on past the walkways' ends, to the edge of the texture
+        ends = [path[0] - path[1], path[-1] - path[-2]]
+        ends = [e / np.linalg.norm(e) * 2 * _MARGIN for e in ends]
+        surfaced = np.vstack([path[0] + ends[0], path, path[-1] + ends[1]])
+        g.line(surfaced, path_width + 0.3, (110, 100, 80), 0.5)  # worn edges
+        g.line(surfaced, path_width, surface)
     for path in paths[:2]:  # benches, bins and lamps beside the paths, facing them
         for i in rng.choice(len(path), 3, replace=False):
             d = path[min(i + 1, len(path) - 1)] - path[max(i - 1, 0)]
@@ -1655,8 +1620,8 @@ def _alley(rng: np.random.Generator) -> Site:
     out = -xo if xn > 0 else xo
     b.walk([(xn + 0.5, wide / 2 + _EXIT), (xn + 0.5, 0.0), (out, 0.0)], 0.1)
     for wall in (wide / 2, -wide / 2):  # against the walls
-        for make in (_dumpster, _dumpster, _bin, _bin, _crates):
-            prop = make(rng)
+        for _ in range(int(rng.integers(3, 8))):
+            prop = pick(rng, (_dumpster, _dumpster, _bin, _bin, _bin, _crates))(rng)
             y = wall - np.sign(wall) * (max(abs(v) + r for _, v, r in prop.footprint) + 0.05)
             for x in rng.uniform(-length / 2 - 3, length / 2 + 3, 12):
                 if b.place(prop, x, y):
