@@ -48,9 +48,18 @@ def bench_render(kit, renderer, maps, frames: int = 15) -> dict:
         length = polyline_length(site.walkways[way])
         speed = ident.walking_speed
         offset = rng.uniform(0.25, 0.6) * length / speed
-        visits.append(Visit(ident.id, 1, way, bool(rng.random() < 0.5),
-                            float(rng.uniform(-0.7, 0.7)), -offset, -offset + length / speed,
-                            speed))
+        visits.append(
+            Visit(
+                ident.id,
+                1,
+                way,
+                bool(rng.random() < 0.5),
+                float(rng.uniform(-0.7, 0.7)),
+                -offset,
+                -offset + length / speed,
+                speed,
+            )
+        )
     district.visits = visits
     world = DistrictRenderer(district, kit, renderer, maps)
     t0 = time.perf_counter()
@@ -80,8 +89,9 @@ def bench_render(kit, renderer, maps, frames: int = 15) -> dict:
 def bench_reid(kit, renderer, maps, out: Path, quick: bool) -> dict:
     from reunite.synth.reid_job import ReidOptions, generate_reid
 
-    opts = ReidOptions(out, seed=0, overwrite=True,
-                       **({"train_ids": 40, "test_ids": 80} if quick else {}))
+    opts = ReidOptions(
+        out, seed=0, overwrite=True, **({"train_ids": 40, "test_ids": 80} if quick else {})
+    )
     t0 = time.perf_counter()
     summary = generate_reid(opts, kit, renderer, maps)
     summary["wall_s"] = round(time.perf_counter() - t0, 1)
@@ -94,14 +104,14 @@ def bench_reid_models(reid_dir: Path) -> dict:
     from reunite.models.color_histogram import ColorHistogramEmbedder
 
     layout = Market1501Layout(reid_dir)
-    rows = {"colour histogram (HSV, upper+lower)": evaluate_embedder(ColorHistogramEmbedder(),
-                                                                      layout)}
+    rows = {
+        "colour histogram (HSV, upper+lower)": evaluate_embedder(ColorHistogramEmbedder(), layout)
+    }
     osnet = SHARED / "models" / "osnet_x0_25_msmt17" / "osnet_x0_25_msmt17.onnx"
     if osnet.exists():
         from reunite.models.onnx_reid import OnnxReidEmbedder
 
-        rows["real OSNet x0.25 (MSMT17, ONNX)"] = evaluate_embedder(OnnxReidEmbedder(osnet),
-                                                                    layout)
+        rows["real OSNet x0.25 (MSMT17, ONNX)"] = evaluate_embedder(OnnxReidEmbedder(osnet), layout)
     return rows
 
 
@@ -127,11 +137,16 @@ def bench_detector(district_dir: Path) -> dict:
                 s = time.perf_counter()
                 dets = det.detect(img)
                 times.append(time.perf_counter() - s)
-                counts = counts + match_detections(dets, seq.gt.get(f, []), iou=0.5,
-                                                   min_height=48, min_visibility=0.5)
+                counts = counts + match_detections(
+                    dets, seq.gt.get(f, []), iou=0.5, min_height=48, min_visibility=0.5
+                )
         results["tiled 2x3" if tile else "native 416"] = {
-            "recall": round(counts.recall, 3), "precision": round(counts.precision, 3),
-            "tp": counts.tp, "fp": counts.fp, "fn": counts.fn, "ms_per_frame": _median_ms(times),
+            "recall": round(counts.recall, 3),
+            "precision": round(counts.precision, 3),
+            "tp": counts.tp,
+            "fp": counts.fp,
+            "fn": counts.fn,
+            "ms_per_frame": _median_ms(times),
         }
     return results
 
@@ -158,8 +173,15 @@ def main() -> None:
     print("district for the detector check ...", flush=True)
     district_dir = args.out / "district"
     generate_district(
-        DistrictOptions(district_dir, seed=3, cameras=6, people=60,
-                        minutes=0.5 if args.quick else 1.0, fps=2.0, overwrite=True),
+        DistrictOptions(
+            district_dir,
+            seed=3,
+            cameras=6,
+            people=60,
+            minutes=0.5 if args.quick else 1.0,
+            fps=2.0,
+            overwrite=True,
+        ),
         lambda d: DistrictRenderer(d, kit, renderer, maps),
     )
     results["detector_on_district"] = bench_detector(district_dir)
@@ -179,33 +201,48 @@ def _markdown(r: dict) -> str:
 
     rd = r["render"]
     lines = [
-        "# Benchmark results", "",
-        f"Machine: {r['machine']}; quick={r['quick']}. Every time is a median.", "",
-        "## Rendering (1280x720, one camera)", "",
+        "# Benchmark results",
+        "",
+        f"Machine: {r['machine']}; quick={r['quick']}. Every time is a median.",
+        "",
+        "## Rendering (1280x720, one camera)",
+        "",
         "| people in view | ms / frame (render + lens + CCTV chain + GT + JPEG) | frames/s |"
         " person build + upload (s each) |",
         "|---|---|---|---|",
         f"| {rd['people_in_view_median']} | {rd['frame_ms_median']} | {rd['frames_per_s']} |"
-        f" {rd['person_build_and_upload_s_each']} |", "",
-        "## `synth reid` on its defaults", "",
+        f" {rd['person_build_and_upload_s_each']} |",
+        "",
+        "## `synth reid` on its defaults",
+        "",
         "| train imgs | gallery imgs | query imgs | junk | distractors | wall (s) |",
         "|---|---|---|---|---|---|",
     ]
     s = r["synth_reid"]
-    lines += [f"| {s['train_images']} | {s['gallery_images']} | {s['query_images']} |"
-              f" {s['junk']} | {s['distractors']} | {s['wall_s']} |", "",
-              "## Re-ID on the synthetic test split (Market-1501 protocol)", "",
-              format_metrics_table(r["reid_models"]), "",
-              "## Real YOLOX-nano on district frames (IoU 0.5, >= 48 px, >= 50 % visible)", ""]
+    lines += [
+        f"| {s['train_images']} | {s['gallery_images']} | {s['query_images']} |"
+        f" {s['junk']} | {s['distractors']} | {s['wall_s']} |",
+        "",
+        "## Re-ID on the synthetic test split (Market-1501 protocol)",
+        "",
+        format_metrics_table(r["reid_models"]),
+        "",
+        "## Real YOLOX-nano on district frames (IoU 0.5, >= 48 px, >= 50 % visible)",
+        "",
+    ]
     det = r["detector_on_district"]
     if "skipped" in det:
         lines.append(f"skipped: {det['skipped']}")
     else:
-        lines += ["| config | recall | precision | TP | FP | FN | ms/frame |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "| config | recall | precision | TP | FP | FN | ms/frame |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for name, d in det.items():
-            lines.append(f"| {name} | {d['recall']} | {d['precision']} | {d['tp']} | {d['fp']} |"
-                         f" {d['fn']} | {d['ms_per_frame']} |")
+            lines.append(
+                f"| {name} | {d['recall']} | {d['precision']} | {d['tp']} | {d['fp']} |"
+                f" {d['fn']} | {d['ms_per_frame']} |"
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
+
 from reunite.models.embedder import check_bgr_crop, l2_normalise
 
 _SIZE = (128, 256)  # W, H

@@ -16,9 +16,9 @@ from typing import Literal
 import cv2
 import numpy as np
 import onnxruntime as ort
-from reunite.models.embedder import check_bgr_crop, l2_normalise
 
 from reunite.errors import InvalidOptionError
+from reunite.models.embedder import check_bgr_crop, l2_normalise
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -66,8 +66,12 @@ def version() -> None:
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), console=console, transient=False,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
     )
 
 
@@ -104,11 +108,17 @@ def synth_district(
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same world.")] = 0,
     cameras: Annotated[int, typer.Option(help="Number of cameras.")] = 6,
     people: Annotated[int, typer.Option(help="Number of identities walking the district.")] = 60,
-    minutes: Annotated[float, typer.Option(help="Clip length in minutes (may be fractional).")] = 2.0,
+    minutes: Annotated[
+        float, typer.Option(help="Clip length in minutes (may be fractional).")
+    ] = 2.0,
     fps: Annotated[float, typer.Option(help="Frames per second per camera.")] = 5.0,
     size: Annotated[str, typer.Option(help="Frame size WxH.")] = "1280x720",
-    format: Annotated[str, typer.Option(help="'frames' (timestamped JPEGs) or 'video' (MP4).")] = "frames",
-    hour: Annotated[float | None, typer.Option(help="Time of day 0-24 (default: from seed).")] = None,
+    format: Annotated[
+        str, typer.Option(help="'frames' (timestamped JPEGs) or 'video' (MP4).")
+    ] = "frames",
+    hour: Annotated[
+        float | None, typer.Option(help="Time of day 0-24 (default: from seed).")
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty output folder.")] = False,
 ) -> None:
     """Render a multi-camera district clip with MOT ground truth and case photos."""
@@ -173,8 +183,9 @@ def demo(
     from reunite.synth.district_job import DistrictOptions, generate_district
     from reunite.synth.frames import DistrictRenderer
 
-    opts = DistrictOptions(out / "district", seed=seed, cameras=4, people=24, minutes=0.25,
-                           fps=2.0, overwrite=True)
+    opts = DistrictOptions(
+        out / "district", seed=seed, cameras=4, people=24, minutes=0.25, fps=2.0, overwrite=True
+    )
     if out.exists() and any(out.iterdir()) and not overwrite:
         from reunite.errors import OutputExistsError
 

@@ -27,7 +27,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="REUNITE_", extra="forbid")
 
-    data_dir: Path = Field(Path("reunite_data"), description="Where crops, indexes and the DB live.")
+    data_dir: Path = Field(
+        Path("reunite_data"), description="Where crops, indexes and the DB live."
+    )
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir.")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(False, description="Log one JSON object per line (for collectors).")

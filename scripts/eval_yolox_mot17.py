@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-from reunite.pipeline.detection import OnnxYoloxDetector
 
 from reunite.errors import InvalidOptionError
 from reunite.evaluation.detection import DetectionCounts, match_detections
 from reunite.evaluation.mot import MotSequence, find_mot_sequences
+from reunite.pipeline.detection import OnnxYoloxDetector
 
 MIN_VISIBILITY = 0.5
 CONFIGS: dict[str, dict[str, Any]] = {

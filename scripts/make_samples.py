@@ -25,8 +25,18 @@ def main() -> None:
     renderer = Renderer(threads=2)
     kit = BodyKit()
     maps = kit.uv_maps(renderer)
-    opts = DistrictOptions(OUT, seed=7, cameras=2, people=12, minutes=0.1, fps=2.0, width=640,
-                           height=360, overwrite=True, jpeg_quality=80)
+    opts = DistrictOptions(
+        OUT,
+        seed=7,
+        cameras=2,
+        people=12,
+        minutes=0.1,
+        fps=2.0,
+        width=640,
+        height=360,
+        overwrite=True,
+        jpeg_quality=80,
+    )
     generate_district(opts, lambda d: DistrictRenderer(d, kit, renderer, maps))
     size = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
     print(f"wrote {OUT} ({size / 2**20:.2f} MiB)")

@@ -41,8 +41,9 @@ def test_short_sleeves_leave_the_forearm_bare(body_kit):
     forearm = arm & (kit.vertex_limb_t > 0.6) & (kit.vertex_limb_t < 0.9)
     for sleeve, expected in (("short", SKIN), ("long", UPPER)):
         outfit.upper.kind, outfit.upper.sleeve = "tshirt", sleeve
-        layers = garment_layers(t[:, 2], t[:, 0], t[:, 1], kit.vertex_part, kit.vertex_limb_t,
-                                outfit, hair_long=False)
+        layers = garment_layers(
+            t[:, 2], t[:, 0], t[:, 1], kit.vertex_part, kit.vertex_limb_t, outfit, hair_long=False
+        )
         assert np.mean(layers[forearm] == expected) > 0.9
 
 

@@ -57,3 +57,35 @@ def test_reid_rejects_more_cameras_than_market_names_can_hold(tmp_path: Path):
     result = run("synth", "reid", "--out", str(tmp_path / "r"), "--cameras", "12")
     assert result.returncode == 2
     assert "--cameras must be 2..9" in result.stderr
+
+
+def test_missing_egl_names_the_packages_to_install(tmp_path: Path):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "EGL_PLATFORM": "surfaceless",
+        "__EGL_VENDOR_LIBRARY_FILENAMES": str(tmp_path / "no-such-vendor.json"),
+        "HOME": str(Path.home()),
+    }
+    out = tmp_path / "d"
+    result = subprocess.run(
+        [
+            *REUNITE,
+            "synth",
+            "district",
+            "--out",
+            str(out),
+            "--cameras",
+            "1",
+            "--people",
+            "1",
+            "--minutes",
+            "0.01",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "libegl1" in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from reunite.models.color_histogram import ColorHistogramEmbedder
 from reunite.models.embedder import Embedder, cosine_distance
 

@@ -6,11 +6,11 @@ import math
 
 import numpy as np
 import pytest
-from reunite.pipeline.detection import Detection
 
 from reunite.errors import DatasetLayoutError
 from reunite.evaluation.detection import DetectionCounts, iou_matrix, match_detections
 from reunite.evaluation.mot import GtBox, read_mot_gt
+from reunite.pipeline.detection import Detection
 
 
 def person(x: float, y: float, w: float = 40, h: float = 100, **fields: object) -> GtBox:

@@ -8,8 +8,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from reunite.models.color_histogram import ColorHistogramEmbedder
-from reunite.models.embedder import cosine_distance, l2_normalise
 
 from reunite.errors import DatasetLayoutError
 from reunite.evaluation.market1501 import Market1501Layout, ReidImage
@@ -18,6 +16,8 @@ from reunite.evaluation.reid_eval import (
     format_metrics_table,
     k_reciprocal_rerank,
 )
+from reunite.models.color_histogram import ColorHistogramEmbedder
+from reunite.models.embedder import cosine_distance, l2_normalise
 
 # Distinct (upper, lower) BGR clothing colours, one per person id.
 CLOTHES = {

@@ -8,10 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from reunite.models.embedder import Embedder, cosine_distance
-from reunite.models.onnx_reid import OnnxReidEmbedder
 
 from reunite.errors import InvalidOptionError
+from reunite.models.embedder import Embedder, cosine_distance
+from reunite.models.onnx_reid import OnnxReidEmbedder
 
 
 def shared_dir() -> Path:

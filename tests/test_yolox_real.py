@@ -8,16 +8,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
+from reunite.errors import InvalidOptionError
+from reunite.evaluation.detection import DetectionCounts, match_detections
+from reunite.evaluation.mot import find_mot_sequences
 from reunite.pipeline.detection import (
     Detection,
     DetectorModelError,
     OnnxYoloxDetector,
     tile_spans,
 )
-
-from reunite.errors import InvalidOptionError
-from reunite.evaluation.detection import DetectionCounts, match_detections
-from reunite.evaluation.mot import find_mot_sequences
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 MODEL = SHARED / "models" / "yolox_nano" / "yolox_nano.onnx"

@@ -36,17 +36,48 @@ AGE_GROUPS = ["child", "adult", "elderly"]
 
 # Colour frequencies per garment family: dark tops dominate real street scenes.
 _TOP_COLOURS = {
-    "black": 0.26, "white": 0.12, "grey": 0.12, "navy": 0.12, "blue": 0.07, "red": 0.05,
-    "pink": 0.04, "yellow": 0.03, "green": 0.05, "brown": 0.05, "beige": 0.06, "purple": 0.03,
+    "black": 0.26,
+    "white": 0.12,
+    "grey": 0.12,
+    "navy": 0.12,
+    "blue": 0.07,
+    "red": 0.05,
+    "pink": 0.04,
+    "yellow": 0.03,
+    "green": 0.05,
+    "brown": 0.05,
+    "beige": 0.06,
+    "purple": 0.03,
 }
 _BOTTOM_COLOURS = {
-    "black": 0.36, "navy": 0.18, "grey": 0.14, "blue": 0.14, "beige": 0.08, "brown": 0.05,
-    "white": 0.03, "green": 0.01, "red": 0.005, "pink": 0.005, "yellow": 0.0, "purple": 0.0,
+    "black": 0.36,
+    "navy": 0.18,
+    "grey": 0.14,
+    "blue": 0.14,
+    "beige": 0.08,
+    "brown": 0.05,
+    "white": 0.03,
+    "green": 0.01,
+    "red": 0.005,
+    "pink": 0.005,
+    "yellow": 0.0,
+    "purple": 0.0,
 }
 _ELDER_COAT_COLOURS = {"black": 0.3, "grey": 0.2, "brown": 0.2, "navy": 0.15, "beige": 0.15}
-_RAINCOAT_COLOURS = {"yellow": 0.5, "red": 0.1, "blue": 0.15, "pink": 0.1, "green": 0.1, "navy": 0.05}
+_RAINCOAT_COLOURS = {
+    "yellow": 0.5,
+    "red": 0.1,
+    "blue": 0.15,
+    "pink": 0.1,
+    "green": 0.1,
+    "navy": 0.05,
+}
 _SCHOOL_UNIFORMS = [  # (blazer, trousers/skirt): a few schools' looks shared by many children
-    ("navy", "grey"), ("navy", "navy"), ("green", "grey"), ("black", "black"), ("red", "navy"),
+    ("navy", "grey"),
+    ("navy", "navy"),
+    ("green", "grey"),
+    ("black", "black"),
+    ("red", "navy"),
 ]
 
 
@@ -104,10 +135,19 @@ class Identity:
         data = asdict(self)
         o = self.outfit
         data["clothing"] = {
-            "upper": {"type": o.upper.kind, "colour": o.upper.colour, "colour_ko": o.upper.colour_ko,
-                      "pattern": o.upper.pattern, "sleeve": o.upper.sleeve},
-            "lower": {"type": o.lower.kind, "colour": o.lower.colour, "colour_ko": o.lower.colour_ko,
-                      "pattern": o.lower.pattern},
+            "upper": {
+                "type": o.upper.kind,
+                "colour": o.upper.colour,
+                "colour_ko": o.upper.colour_ko,
+                "pattern": o.upper.pattern,
+                "sleeve": o.upper.sleeve,
+            },
+            "lower": {
+                "type": o.lower.kind,
+                "colour": o.lower.colour,
+                "colour_ko": o.lower.colour_ko,
+                "pattern": o.lower.pattern,
+            },
         }
         data["accessories"] = [{"type": a.kind, "colour": a.colour} for a in o.accessories]
         return data
@@ -127,8 +167,15 @@ def shade(rng: np.random.Generator, colour: str) -> tuple[int, int, int]:
     return tuple(int(v) for v in np.clip(base + jitter, 0, 255))
 
 
-_SKIN_TONES = [(236, 200, 172), (224, 180, 150), (200, 150, 116), (170, 120, 90), (130, 88, 62),
-               (96, 64, 46), (244, 214, 190)]
+_SKIN_TONES = [
+    (236, 200, 172),
+    (224, 180, 150),
+    (200, 150, 116),
+    (170, 120, 90),
+    (130, 88, 62),
+    (96, 64, 46),
+    (244, 214, 190),
+]
 _HAIR = [(20, 18, 18), (40, 30, 24), (70, 50, 34), (110, 80, 50), (170, 140, 90), (60, 40, 30)]
 _GREY_HAIR = [(170, 170, 168), (200, 200, 196), (130, 128, 126), (220, 218, 214)]
 
@@ -171,9 +218,17 @@ def sample_identity(rng: np.random.Generator, pid: int, age_group: str | None = 
     if outfit.has("walker") or outfit.has("cane"):
         speed = (0.6, 0.1)
     return Identity(
-        id=pid, age_group=group, age_years=age, gender="female" if female else "male",
-        height_m=height, phenotype=phenotype, skin_rgb=skin, hair_rgb=hair, hair_long=hair_long,
-        outfit=outfit, gait=gait,
+        id=pid,
+        age_group=group,
+        age_years=age,
+        gender="female" if female else "male",
+        height_m=height,
+        phenotype=phenotype,
+        skin_rgb=skin,
+        hair_rgb=hair,
+        hair_long=hair_long,
+        outfit=outfit,
+        gait=gait,
         walking_speed=float(np.clip(rng.normal(*speed), 0.4, 1.9)),
     )
 
@@ -205,14 +260,24 @@ def sample_outfit(rng: np.random.Generator, group: str) -> Outfit:
             kind = "coat" if rng.random() < 0.6 else "cardigan"
             colour = _pick(rng, _ELDER_COAT_COLOURS)
         else:
-            kind = _pick(rng, {"tshirt": 0.3, "shirt": 0.15, "jacket": 0.2, "coat": 0.1,
-                               "cardigan": 0.07, "hoodie": 0.18})
+            kind = _pick(
+                rng,
+                {
+                    "tshirt": 0.3,
+                    "shirt": 0.15,
+                    "jacket": 0.2,
+                    "coat": 0.1,
+                    "cardigan": 0.07,
+                    "hoodie": 0.18,
+                },
+            )
             colour = _pick(rng, _TOP_COLOURS)
         sleeve = "short" if kind in ("tshirt", "shirt") and rng.random() < 0.45 else "long"
         upper = Garment(kind, colour, shade(rng, colour), sleeve=sleeve)
         if kind in ("tshirt", "hoodie", "shirt") or rng.random() < 0.3:
-            upper.pattern = _pick(rng, {"solid": 0.55, "stripes": 0.15, "checks": 0.08,
-                                        "print": 0.1, "logo": 0.12})
+            upper.pattern = _pick(
+                rng, {"solid": 0.55, "stripes": 0.15, "checks": 0.08, "print": 0.1, "logo": 0.12}
+            )
             upper.pattern_rgb = shade(rng, _pick(rng, _TOP_COLOURS))
         lower_kind = _pick(rng, {"trousers": 0.74, "shorts": 0.12, "skirt": 0.14})
         lower_colour = _pick(rng, _BOTTOM_COLOURS)
@@ -253,14 +318,32 @@ def _sample_accessories(rng: np.random.Generator, group: str, rainy: bool) -> li
 def _sample_gait(rng: np.random.Generator, group: str, outfit: Outfit) -> dict[str, float]:
     """Walk-cycle parameters in degrees; the elderly stoop and take short steps."""
     if group == "elderly":
-        g = {"hip": rng.uniform(12, 20), "knee": rng.uniform(30, 45), "arm": rng.uniform(4, 12),
-             "stoop": rng.uniform(6, 24), "elbow": rng.uniform(10, 25), "cycle": 0.55}
+        g = {
+            "hip": rng.uniform(12, 20),
+            "knee": rng.uniform(30, 45),
+            "arm": rng.uniform(4, 12),
+            "stoop": rng.uniform(6, 24),
+            "elbow": rng.uniform(10, 25),
+            "cycle": 0.55,
+        }
     elif group == "child":
-        g = {"hip": rng.uniform(22, 30), "knee": rng.uniform(45, 60), "arm": rng.uniform(15, 30),
-             "stoop": rng.uniform(-2, 3), "elbow": rng.uniform(10, 30), "cycle": 0.72}
+        g = {
+            "hip": rng.uniform(22, 30),
+            "knee": rng.uniform(45, 60),
+            "arm": rng.uniform(15, 30),
+            "stoop": rng.uniform(-2, 3),
+            "elbow": rng.uniform(10, 30),
+            "cycle": 0.72,
+        }
     else:
-        g = {"hip": rng.uniform(18, 27), "knee": rng.uniform(40, 58), "arm": rng.uniform(8, 24),
-             "stoop": rng.uniform(-2, 6), "elbow": rng.uniform(8, 25), "cycle": 0.78}
+        g = {
+            "hip": rng.uniform(18, 27),
+            "knee": rng.uniform(40, 58),
+            "arm": rng.uniform(8, 24),
+            "stoop": rng.uniform(-2, 6),
+            "elbow": rng.uniform(8, 25),
+            "cycle": 0.78,
+        }
     if outfit.has("walker"):
         g["stoop"] = max(g["stoop"], 15.0)
     return {k: float(v) for k, v in g.items()}

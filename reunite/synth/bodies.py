@@ -26,11 +26,23 @@ log = logging.getLogger(__name__)
 PART_HEAD, PART_NECK, PART_TORSO, PART_HIPS, PART_ARM, PART_HAND, PART_LEG, PART_FOOT = range(8)
 
 _PART_OF_BONE_PREFIX = [
-    ("eye", PART_HEAD), ("head", PART_HEAD), ("neck", PART_NECK), ("spine", PART_TORSO),
-    ("clavicle", PART_TORSO), ("shoulder", PART_TORSO), ("pelvis", PART_HIPS), ("root", PART_HIPS),
-    ("upperarm", PART_ARM), ("lowerarm", PART_ARM), ("wrist", PART_HAND), ("finger", PART_HAND),
-    ("metacarpal", PART_HAND), ("upperleg", PART_LEG), ("lowerleg", PART_LEG),
-    ("foot", PART_FOOT), ("toe", PART_FOOT),
+    ("eye", PART_HEAD),
+    ("head", PART_HEAD),
+    ("neck", PART_NECK),
+    ("spine", PART_TORSO),
+    ("clavicle", PART_TORSO),
+    ("shoulder", PART_TORSO),
+    ("pelvis", PART_HIPS),
+    ("root", PART_HIPS),
+    ("upperarm", PART_ARM),
+    ("lowerarm", PART_ARM),
+    ("wrist", PART_HAND),
+    ("finger", PART_HAND),
+    ("metacarpal", PART_HAND),
+    ("upperleg", PART_LEG),
+    ("lowerleg", PART_LEG),
+    ("foot", PART_FOOT),
+    ("toe", PART_FOOT),
 ]
 
 PHASES = 12  # walk-cycle meshes per person; at CCTV frame rates more are not distinguishable
@@ -181,15 +193,22 @@ class BodyKit:
         b = renderer.rasterize_uv(topo.uvs, topo.faces, np.stack([part, limb], 1), size)
         # A face's three corners can belong to different parts: take the part of the nearest.
         return {
-            "x": a[..., 0], "y": a[..., 1], "h": a[..., 2],
+            "x": a[..., 0],
+            "y": a[..., 1],
+            "h": a[..., 2],
             "part": np.where(np.isnan(b[..., 0]), -1, np.rint(b[..., 0])).astype(np.int8),
             "limb": b[..., 1],
         }
 
-    # -- posing -------------------------------------------------------------------------------------
+    # -- posing ------------------------------------------------------------------------------
     def walk_cycle(
-        self, phenotype: dict[str, float], gait: dict[str, float], arm_mode: str = "swing",
-        inflate: np.ndarray | None = None, phases: int = PHASES, standing: bool = False,
+        self,
+        phenotype: dict[str, float],
+        gait: dict[str, float],
+        arm_mode: str = "swing",
+        inflate: np.ndarray | None = None,
+        phases: int = PHASES,
+        standing: bool = False,
         height_m: float | None = None,
     ) -> PosedBody:
         """Pose a full walk cycle (or, with ``standing``, one relaxed standing pose).
@@ -331,7 +350,8 @@ def decimate(topology: RenderTopology, template: np.ndarray, cell_m: float) -> R
     used, new_faces = np.unique(f, return_inverse=True)
     new_rep = rep[used]
     return RenderTopology(
-        topology.to_vertex[new_rep], topology.uvs[new_rep],
+        topology.to_vertex[new_rep],
+        topology.uvs[new_rep],
         new_faces.reshape(-1, 3).astype(np.uint32),
     )
 
@@ -348,9 +368,12 @@ def _face_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
     a, b, c = (verts[:, faces[:, k]] for k in range(3))
     u, v = b - a, c - a
     return np.stack(
-        [u[..., 1] * v[..., 2] - u[..., 2] * v[..., 1],
-         u[..., 2] * v[..., 0] - u[..., 0] * v[..., 2],
-         u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]], axis=-1,
+        [
+            u[..., 1] * v[..., 2] - u[..., 2] * v[..., 1],
+            u[..., 2] * v[..., 0] - u[..., 0] * v[..., 2],
+            u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0],
+        ],
+        axis=-1,
     )
 
 

@@ -69,7 +69,12 @@ class CctvCamera:
         src = covering_intrinsics(self.intrinsics, self.lens)
         return View(
             look_at(np.array(self.eye), np.array(self.target), self.roll_deg),
-            src.fx, src.fy, src.cx, src.cy, src.width, src.height,
+            src.fx,
+            src.fy,
+            src.cx,
+            src.cy,
+            src.width,
+            src.height,
         ), src
 
     def view(self) -> View:
@@ -77,16 +82,26 @@ class CctvCamera:
         k = self.intrinsics
         return View(
             look_at(np.array(self.eye), np.array(self.target), self.roll_deg),
-            k.fx, k.fy, k.cx, k.cy, self.width, self.height,
+            k.fx,
+            k.fy,
+            k.cx,
+            k.cy,
+            self.width,
+            self.height,
         )
 
     def to_json(self) -> dict:
         k = self.intrinsics
         return {
-            "id": self.id, "name": self.name, "plan_position": list(self.plan_xy),
-            "orientation_deg": round(self.heading_deg, 1), "site": self.site_kind,
-            "mount_height_m": round(self.mount_height_m, 2), "tilt_deg": round(self.tilt_deg, 1),
-            "hfov_deg": round(self.hfov_deg, 1), "size": [self.width, self.height],
+            "id": self.id,
+            "name": self.name,
+            "plan_position": list(self.plan_xy),
+            "orientation_deg": round(self.heading_deg, 1),
+            "site": self.site_kind,
+            "mount_height_m": round(self.mount_height_m, 2),
+            "tilt_deg": round(self.tilt_deg, 1),
+            "hfov_deg": round(self.hfov_deg, 1),
+            "size": [self.width, self.height],
             "intrinsics": {"fx": k.fx, "fy": k.fy, "cx": k.cx, "cy": k.cy},
             "distortion": [self.lens.k1, self.lens.k2, self.lens.p1, self.lens.p2, self.lens.k3],
             "night_ir": self.look.night_ir,
@@ -94,9 +109,15 @@ class CctvCamera:
 
 
 def place_camera(
-    rng: np.random.Generator, cam_id: int, name: str, plan_xy: tuple[float, float],
-    site_kind: str, extent: tuple[float, float, float, float], size: tuple[int, int],
-    night: bool, obstacles: list[tuple[float, float, float]] = (),
+    rng: np.random.Generator,
+    cam_id: int,
+    name: str,
+    plan_xy: tuple[float, float],
+    site_kind: str,
+    extent: tuple[float, float, float, float],
+    size: tuple[int, int],
+    night: bool,
+    obstacles: list[tuple[float, float, float]] = (),
     walkways: list[np.ndarray] = (),
 ) -> CctvCamera:
     """Hang a camera over the walkable area and aim it at where people walk.
@@ -112,12 +133,20 @@ def place_camera(
         height = float(rng.uniform(2.5, 6.0))
         if rng.random() < 0.6:  # along the street, from one end
             end = 1.0 if rng.random() < 0.5 else -1.0
-            eye_xy = np.array([cx + end * ((xmax - xmin) / 2 - rng.uniform(0.0, 4.0)),
-                               cy + rng.uniform(-0.4, 0.4) * (ymax - ymin)])
+            eye_xy = np.array(
+                [
+                    cx + end * ((xmax - xmin) / 2 - rng.uniform(0.0, 4.0)),
+                    cy + rng.uniform(-0.4, 0.4) * (ymax - ymin),
+                ]
+            )
         else:  # across, from a facade
             side = 1.0 if rng.random() < 0.5 else -1.0
-            eye_xy = np.array([cx + rng.uniform(-0.35, 0.35) * (xmax - xmin),
-                               cy + side * ((ymax - ymin) / 2 - 0.4)])
+            eye_xy = np.array(
+                [
+                    cx + rng.uniform(-0.35, 0.35) * (xmax - xmin),
+                    cy + side * ((ymax - ymin) / 2 - 0.4),
+                ]
+            )
         if walkways:
             way = walkways[int(rng.integers(len(walkways)))]
             seg = int(rng.integers(len(way) - 1))
@@ -137,6 +166,17 @@ def place_camera(
     look = sample_camera_look(rng, night)
     heading = float(np.degrees(np.arctan2(target[1] - eye[1], target[0] - eye[0])))
     return CctvCamera(
-        cam_id, name, plan_xy, site_kind, eye, target, float(rng.normal(0, 1.0)), hfov, width,
-        h_px, lens, look, heading,
+        cam_id,
+        name,
+        plan_xy,
+        site_kind,
+        eye,
+        target,
+        float(rng.normal(0, 1.0)),
+        hfov,
+        width,
+        h_px,
+        lens,
+        look,
+        heading,
     )

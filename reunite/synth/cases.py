@@ -67,23 +67,30 @@ def last_seen_still(
     """The crop of the person's last sighting before the clip (t < 0), with where and when."""
     district = world.district
     earlier = [v for v in district.visits if v.person_id == identity.id and v.start < 0]
-    for visit in sorted(earlier, key=lambda v: -v.start):
-        end = min(visit.end, -0.1)
-        for frac in (0.5, 0.35, 0.65, 0.2, 0.8):
-            t = visit.start + frac * (end - visit.start)
-            frame = world.render(visit.camera_id, t, rng)
-            box_ = next((b for b in frame.boxes if b.person_id == identity.id), None)
-            if box_ is None or box_.visibility < 0.6 or box_.h < 40:
-                continue
-            m = 0.12
-            x0 = int(max(box_.x - m * box_.w, 0))
-            y0 = int(max(box_.y - m * box_.h * 0.5, 0))
-            x1 = int(min(box_.x + box_.w * (1 + m), frame.rgb.shape[1]))
-            y1 = int(min(box_.y + box_.h * (1 + m * 0.5), frame.rgb.shape[0]))
-            info = {
-                "camera_id": visit.camera_id, "t": round(t, 2),
-                "epoch_s": round(district.start_epoch_s + t, 2),
-                "box": [round(box_.x, 1), round(box_.y, 1), round(box_.w, 1), round(box_.h, 1)],
-            }
-            return frame.rgb[y0:y1, x0:x1].copy(), info
+    # Prefer a clear, large view; settle for less rather than leave the case without a still.
+    for min_vis, min_h in ((0.6, 40), (0.3, 24), (0.0, 0)):
+        for visit in sorted(earlier, key=lambda v: -v.start):
+            end = min(visit.end, -0.1)
+            for frac in (0.5, 0.3, 0.7, 0.15, 0.85):
+                t = visit.start + frac * (end - visit.start)
+                frame = world.render(visit.camera_id, t, rng)
+                box_ = next((b for b in frame.boxes if b.person_id == identity.id), None)
+                if box_ is not None and box_.visibility >= min_vis and box_.h >= min_h:
+                    return _crop_still(frame, box_, visit.camera_id, t, district)
     return None
+
+
+def _crop_still(frame, box_, camera_id: int, t: float, district) -> tuple[np.ndarray, dict]:
+    m = 0.12
+    x0 = int(max(box_.x - m * box_.w, 0))
+    y0 = int(max(box_.y - m * box_.h * 0.5, 0))
+    x1 = int(min(box_.x + box_.w * (1 + m), frame.rgb.shape[1]))
+    y1 = int(min(box_.y + box_.h * (1 + m * 0.5), frame.rgb.shape[0]))
+    info = {
+        "camera_id": camera_id,
+        "t": round(t, 2),
+        "epoch_s": round(district.start_epoch_s + t, 2),
+        "box": [round(box_.x, 1), round(box_.y, 1), round(box_.w, 1), round(box_.h, 1)],
+        "visibility": round(box_.visibility, 3),
+    }
+    return frame.rgb[y0:y1, x0:x1].copy(), info

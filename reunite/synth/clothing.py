@@ -26,23 +26,40 @@ SKIN, UPPER, LOWER, SHOES, HAIR, INNER, MASK, TIE = range(8)
 
 WAIST_H = 0.585
 _UPPER_END = {  # where the top ends, as normalised height (lower = longer)
-    "tshirt": 0.545, "shirt": 0.55, "hoodie": 0.52, "jacket": 0.5, "coat": 0.47,
-    "raincoat": 0.47, "cardigan": 0.5, "uniform": 0.5,
+    "tshirt": 0.545,
+    "shirt": 0.55,
+    "hoodie": 0.52,
+    "jacket": 0.5,
+    "coat": 0.47,
+    "raincoat": 0.47,
+    "cardigan": 0.5,
+    "uniform": 0.5,
 }
 # Loose garments cover the thighs (limb coordinate from hip to ankle).
 _UPPER_ON_LEGS = {"coat": 0.5, "raincoat": 0.38}
 _OPEN_FRONT = {"jacket", "coat", "cardigan", "uniform"}
 _HOODED = {"hoodie", "raincoat"}
 _INFLATE_UPPER = {
-    "tshirt": 0.006, "shirt": 0.008, "hoodie": 0.016, "jacket": 0.02, "coat": 0.03,
-    "raincoat": 0.034, "cardigan": 0.013, "uniform": 0.016,
+    "tshirt": 0.006,
+    "shirt": 0.008,
+    "hoodie": 0.016,
+    "jacket": 0.02,
+    "coat": 0.03,
+    "raincoat": 0.034,
+    "cardigan": 0.013,
+    "uniform": 0.016,
 }
 _LEG_LENGTH = {"trousers": 0.975, "shorts": 0.42, "skirt": 0.12}
 
 
 def garment_layers(
-    h: np.ndarray, x: np.ndarray, y: np.ndarray, part: np.ndarray, limb: np.ndarray,
-    outfit: Outfit, hair_long: bool,
+    h: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    part: np.ndarray,
+    limb: np.ndarray,
+    outfit: Outfit,
+    hair_long: bool,
 ) -> np.ndarray:
     """Label every sample (texel or vertex) with what covers it: SKIN, UPPER, LOWER, ..."""
     up, low = outfit.upper, outfit.lower
@@ -84,8 +101,17 @@ def _layer_colours(identity: Identity, outfit: Outfit) -> np.ndarray:
     mask_rgb = next((a.rgb for a in outfit.accessories if a.kind == "mask"), (240, 240, 240))
     tie = (150, 30, 40) if outfit.upper.colour != "red" else (30, 40, 90)
     return np.array(
-        [identity.skin_rgb, outfit.upper.rgb, outfit.lower.rgb, outfit.shoes_rgb,
-         identity.hair_rgb, outfit.inner_rgb, mask_rgb, tie], np.float32,
+        [
+            identity.skin_rgb,
+            outfit.upper.rgb,
+            outfit.lower.rgb,
+            outfit.shoes_rgb,
+            identity.hair_rgb,
+            outfit.inner_rgb,
+            mask_rgb,
+            tie,
+        ],
+        np.float32,
     )
 
 
@@ -157,10 +183,8 @@ def _bleed_into_gaps(tex: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return out
 
 
-def vertex_inflation(
-    kit, identity: Identity, outfit: Outfit
-) -> np.ndarray:
-    """Outward offset per anny vertex (metres): loose garments, hoods and hair stand off the skin."""
+def vertex_inflation(kit, identity: Identity, outfit: Outfit) -> np.ndarray:
+    """Outward offset per anny vertex (metres): loose garments, hoods and hair stand off."""
     t = kit.template_vertices_normalised
     h, x, y = t[:, 2], t[:, 0], t[:, 1]
     layers = garment_layers(h, x, y, kit.vertex_part, kit.vertex_limb_t, outfit, identity.hair_long)

@@ -37,7 +37,7 @@ def _tile(img: np.ndarray, label: str) -> np.ndarray:
     small = cv2.resize(img, (max(1, int(img.shape[1] * s)), max(1, int(img.shape[0] * s))))
     out = np.full((h, w, 3), 255, np.uint8)
     y0, x0 = (h - 18 - small.shape[0]) // 2, (w - small.shape[1]) // 2
-    out[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
+    out[y0 : y0 + small.shape[0], x0 : x0 + small.shape[1]] = small
     cv2.putText(out, label, (3, h - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (0, 0, 0), 1, cv2.LINE_AA)
     return out
 
@@ -46,8 +46,10 @@ def _grid(tiles: list[np.ndarray], cols: int) -> np.ndarray:
     if not tiles:
         return np.full((TILE[1], TILE[0], 3), 255, np.uint8)
     blank = np.full_like(tiles[0], 255)
-    rows = [tiles[i:i + cols] + [blank] * (cols - len(tiles[i:i + cols]))
-            for i in range(0, len(tiles), cols)]
+    rows = [
+        tiles[i : i + cols] + [blank] * (cols - len(tiles[i : i + cols]))
+        for i in range(0, len(tiles), cols)
+    ]
     return np.vstack([np.hstack(r) for r in rows])
 
 
@@ -71,8 +73,16 @@ def write_contact_sheets(district: Path, out: Path) -> list[Path]:
         for pid, x, y, w, h, vis in gt.get(mid, []):
             colour = (0, 200, 0) if vis > 0.5 else (0, 160, 255)
             cv2.rectangle(img, (int(x), int(y)), (int(x + w), int(y + h)), colour, 1)
-            cv2.putText(img, f"{pid} {vis:.2f}", (int(x), int(y) - 3), cv2.FONT_HERSHEY_SIMPLEX,
-                        0.4, colour, 1, cv2.LINE_AA)
+            cv2.putText(
+                img,
+                f"{pid} {vis:.2f}",
+                (int(x), int(y) - 3),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.4,
+                colour,
+                1,
+                cv2.LINE_AA,
+            )
         label = f"c{cam['id']} {cam['name']} h={cam['mount_height_m']}m"
         cv2.putText(img, label, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
         path = out / "frames" / f"c{cam['id']}.jpg"
@@ -87,7 +97,7 @@ def write_contact_sheets(district: Path, out: Path) -> list[Path]:
     for pid in sorted(best):
         _, cam_id, f, (x, y, w, h) = best[pid]
         img = cv2.imread(str(_frame_paths(district / "cameras" / f"c{cam_id}")[f]))
-        crop = img[int(y):int(y + h) + 1, int(x):int(x + w) + 1]
+        crop = img[int(y) : int(y + h) + 1, int(x) : int(x + w) + 1]
         crops.append(_tile(crop, f"{pid} {identities[pid]['age_group'][:5]} c{cam_id}"))
     cv2.imwrite(str(out / "crops.png"), _grid(crops, 12))
     written.append(out / "crops.png")
@@ -104,8 +114,10 @@ def write_contact_sheets(district: Path, out: Path) -> list[Path]:
     if case_rows:
         per_row = 4
         blank = np.full_like(case_rows[0], 255)
-        rows = [case_rows[i:i + per_row] + [blank] * (per_row - len(case_rows[i:i + per_row]))
-                for i in range(0, len(case_rows), per_row)]
+        rows = [
+            case_rows[i : i + per_row] + [blank] * (per_row - len(case_rows[i : i + per_row]))
+            for i in range(0, len(case_rows), per_row)
+        ]
         cv2.imwrite(str(out / "cases.png"), np.vstack([np.hstack(r) for r in rows]))
         written.append(out / "cases.png")
     return written

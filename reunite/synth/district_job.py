@@ -77,7 +77,7 @@ class DistrictOptions:
 
     @property
     def frames_per_camera(self) -> int:
-        return max(1, int(round(self.minutes * 60 * self.fps)))
+        return max(1, round(self.minutes * 60 * self.fps))
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -89,7 +89,8 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def generate_district(
-    opts: DistrictOptions, world_factory: Callable[[District], object],
+    opts: DistrictOptions,
+    world_factory: Callable[[District], object],
     progress: Progress | None = None,
 ) -> dict:
     """Plan, render and write a district; returns the manifest. ``world_factory`` builds the
@@ -102,7 +103,11 @@ def generate_district(
     bytes_per_frame = opts.width * opts.height // 8
     check_free_space(opts.out, opts.cameras * frames * bytes_per_frame + 50 * 2**20)
     district = plan_district(
-        opts.seed, opts.cameras, opts.people, opts.minutes * 60, (opts.width, opts.height),
+        opts.seed,
+        opts.cameras,
+        opts.people,
+        opts.minutes * 60,
+        (opts.width, opts.height),
         hour=opts.hour,
     )
     world = world_factory(district)
@@ -123,28 +128,50 @@ def generate_district(
 def _manifest(district: District, opts: DistrictOptions, frames: int, cases: int) -> dict:
     start = datetime.fromtimestamp(district.start_epoch_s, UTC)
     return {
-        "generator": "reunite synth district", "version": __version__, "seed": opts.seed,
-        "options": {"cameras": opts.cameras, "people": opts.people, "minutes": opts.minutes,
-                    "fps": opts.fps, "size": [opts.width, opts.height], "format": opts.format},
-        "hour": district.hour, "start_time": start.isoformat(),
-        "start_epoch_s": district.start_epoch_s, "duration_s": district.duration_s,
-        "frames_per_camera": frames, "cases": cases,
+        "generator": "reunite synth district",
+        "version": __version__,
+        "seed": opts.seed,
+        "options": {
+            "cameras": opts.cameras,
+            "people": opts.people,
+            "minutes": opts.minutes,
+            "fps": opts.fps,
+            "size": [opts.width, opts.height],
+            "format": opts.format,
+        },
+        "hour": district.hour,
+        "start_time": start.isoformat(),
+        "start_epoch_s": district.start_epoch_s,
+        "duration_s": district.duration_s,
+        "frames_per_camera": frames,
+        "cases": cases,
         "gt_format": "MOT: frame, id, x, y, w, h, conf(1), class(1 = pedestrian), visibility; "
-                     "boxes are the visible extent, frames 1-based",
+        "boxes are the visible extent, frames 1-based",
     }
 
 
 def _write_static(tmp: Path, district: District, opts: DistrictOptions) -> None:
     write_json(tmp / "cameras.json", [c.to_json() for c in district.cameras])
-    write_json(tmp / "graph.json", {
-        "edges": [{"a": a, "b": b, "distance_m": d} for a, b, d in district.edges],
-        "max_speed_mps": MAX_SPEED,
-    })
-    write_json(tmp / "visits.json", [
-        {"person_id": v.person_id, "camera_id": v.camera_id, "start_s": round(v.start, 3),
-         "end_s": round(v.end, 3), "speed_mps": round(v.speed, 3)}
-        for v in district.visits
-    ])
+    write_json(
+        tmp / "graph.json",
+        {
+            "edges": [{"a": a, "b": b, "distance_m": d} for a, b, d in district.edges],
+            "max_speed_mps": MAX_SPEED,
+        },
+    )
+    write_json(
+        tmp / "visits.json",
+        [
+            {
+                "person_id": v.person_id,
+                "camera_id": v.camera_id,
+                "start_s": round(v.start, 3),
+                "end_s": round(v.end, 3),
+                "speed_mps": round(v.speed, 3),
+            }
+            for v in district.visits
+        ],
+    )
 
 
 def _write_cases(tmp, world, district, progress, family_photo, last_seen_still) -> list[dict]:
@@ -155,8 +182,12 @@ def _write_cases(tmp, world, district, progress, family_photo, last_seen_still) 
         folder = tmp / "cases" / f"{ident.id:04d}"
         photo, worn = family_photo(world, ident, rng)
         write_jpeg(folder / "family.jpg", photo, 92)
-        entry = {"person_id": ident.id, "age_group": ident.age_group,
-                 "family_photo": f"cases/{ident.id:04d}/family.jpg", "family_photo_outfit": worn}
+        entry = {
+            "person_id": ident.id,
+            "age_group": ident.age_group,
+            "family_photo": f"cases/{ident.id:04d}/family.jpg",
+            "family_photo_outfit": worn,
+        }
         still = last_seen_still(world, ident, rng)
         if still is not None:
             crop, info = still
@@ -175,21 +206,27 @@ def _write_camera(tmp, world, district, cam_id, opts, progress, done, total) -> 
     rng = np.random.default_rng([district.seed, cam_id, 1])
     writer = None
     if opts.format == "video":
-        writer = cv2.VideoWriter(str(folder / "video.mp4"), cv2.VideoWriter_fourcc(*"mp4v"),
-                                 opts.fps, (opts.width, opts.height))
+        writer = cv2.VideoWriter(
+            str(folder / "video.mp4"),
+            cv2.VideoWriter_fourcc(*"mp4v"),
+            opts.fps,
+            (opts.width, opts.height),
+        )
         if not writer.isOpened():
             raise OSError(f"OpenCV could not open an MP4 writer for {folder / 'video.mp4'}")
     gt_lines, stamps = [], ["frame,epoch_ms,iso_time"]
     for f in range(opts.frames_per_camera):
         t = f / opts.fps
         frame = world.render(cam_id, t, rng)
-        epoch_ms = int(round((district.start_epoch_s + t) * 1000))
+        epoch_ms = round((district.start_epoch_s + t) * 1000)
         iso = datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds")
         stamps.append(f"{f + 1},{epoch_ms},{iso}")
         if writer is not None:
             writer.write(cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))
         else:
-            write_jpeg(folder / "img1" / f"{f + 1:06d}_{epoch_ms}.jpg", frame.rgb, opts.jpeg_quality)
+            write_jpeg(
+                folder / "img1" / f"{f + 1:06d}_{epoch_ms}.jpg", frame.rgb, opts.jpeg_quality
+            )
         for b in frame.boxes:
             gt_lines.append(
                 f"{f + 1},{b.person_id},{b.x:.1f},{b.y:.1f},{b.w:.1f},{b.h:.1f},1,1,"

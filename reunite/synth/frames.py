@@ -70,8 +70,13 @@ class DistrictRenderer:
     """Renders any camera of a ``District`` at any time; people are built and uploaded lazily."""
 
     def __init__(
-        self, district: District, kit: BodyKit, renderer: Renderer, uv_maps: dict,
-        max_people_on_gpu: int = 96, camera_cache: dict | None = None,
+        self,
+        district: District,
+        kit: BodyKit,
+        renderer: Renderer,
+        uv_maps: dict,
+        max_people_on_gpu: int = 96,
+        camera_cache: dict | None = None,
     ) -> None:
         self.district = district
         self.kit = kit
@@ -137,8 +142,9 @@ class DistrictRenderer:
             forward = forward / np.linalg.norm(forward)
             return Lighting(tuple(forward), (0.85, 0.85, 0.85), (0.25, 0.25, 0.25), (0.0, 0.0, 0.0))
         if max(sky.sun_rgb) < 0.2 and max(sky.ambient_rgb) < 0.25:  # night without IR
-            lamps = tuple(max(a, b) for a, b in zip(sky.ambient_rgb, (0.36, 0.3, 0.22),
-                                                    strict=True))
+            lamps = tuple(
+                max(a, b) for a, b in zip(sky.ambient_rgb, (0.36, 0.3, 0.22), strict=True)
+            )
             return Lighting(sky.sun_dir, sky.sun_rgb, lamps, sky.sky_rgb)
         return sky
 
@@ -179,7 +185,11 @@ class DistrictRenderer:
             shadows.append(_shadow(p.matrix, p.model.body.height_m, light))
         night = cam.look.night_ir
         res = self.renderer.render(
-            state.view, draws, light, shadows, with_depth=night,
+            state.view,
+            draws,
+            light,
+            shadows,
+            with_depth=night,
             background=self._background(cam_id, state),
         )
         ids = distort_image(res.ids, state.maps, nearest=True)
@@ -204,8 +214,7 @@ class DistrictRenderer:
         to_eye = eye - world
         facing = np.einsum("ij,ij->i", normals, to_eye) / np.linalg.norm(to_eye, axis=1)
         weights = self.kit.visibility_weights * np.clip(facing, 0.0, None)
-        return _Placed(visit.person_id, matrix, phase, model, px, weights,
-                       (px.min(0), px.max(0)))
+        return _Placed(visit.person_id, matrix, phase, model, px, weights, (px.min(0), px.max(0)))
 
     def _boxes(self, cam, state: _CameraState, people: list[_Placed], ids) -> list[PersonBox]:
         src = view_intrinsics(state.view)
@@ -225,10 +234,16 @@ class DistrictRenderer:
             if len(rows) == 0:
                 continue
             vis = self._visibility(p, people, state, ids, cam, src)
-            boxes.append(PersonBox(
-                p.pid, float(x0 + cols[0]), float(y0 + rows[0]), float(cols[-1] - cols[0] + 1),
-                float(rows[-1] - rows[0] + 1), vis,
-            ))
+            boxes.append(
+                PersonBox(
+                    p.pid,
+                    float(x0 + cols[0]),
+                    float(y0 + rows[0]),
+                    float(cols[-1] - cols[0] + 1),
+                    float(rows[-1] - rows[0] + 1),
+                    vis,
+                )
+            )
         return boxes
 
     def _visibility(self, p: _Placed, people, state, ids, cam, src) -> float:
@@ -242,8 +257,7 @@ class DistrictRenderer:
         view = state.view
         inside = (lo >= 0).all() and hi[0] < view.width and hi[1] < view.height
         overlaps = any(
-            o.pid != p.pid and (o.amodal[0] < hi).all() and (o.amodal[1] > lo).all()
-            for o in people
+            o.pid != p.pid and (o.amodal[0] < hi).all() and (o.amodal[1] > lo).all() for o in people
         )
         x0, y0 = np.clip(np.floor(lo).astype(int), 0, [view.width, view.height])
         x1, y1 = np.clip(np.ceil(hi).astype(int) + 1, 0, [view.width, view.height])

@@ -29,7 +29,11 @@ class Mesh:
         nrm = self.normals @ np.linalg.inv(m[:3, :3])  # row vectors times the inverse-transpose
         nrm /= np.linalg.norm(nrm, axis=1, keepdims=True) + 1e-12
         return Mesh(
-            pos.astype(np.float32), nrm.astype(np.float32), self.uvs, self.faces, self.texture,
+            pos.astype(np.float32),
+            nrm.astype(np.float32),
+            self.uvs,
+            self.faces,
+            self.texture,
             self.name,
         )
 
@@ -51,7 +55,9 @@ def rotation_z(angle_rad: float) -> np.ndarray:
     return m
 
 
-def box(size: tuple[float, float, float], texture: np.ndarray | None = None, name: str = "") -> Mesh:
+def box(
+    size: tuple[float, float, float], texture: np.ndarray | None = None, name: str = ""
+) -> Mesh:
     """An axis-aligned box centred on the origin in x and y, standing on z = 0."""
     sx, sy, sz = (s / 2 for s in size)
     faces_def = [  # normal, u axis, v axis
@@ -77,8 +83,12 @@ def box(size: tuple[float, float, float], texture: np.ndarray | None = None, nam
 
 
 def cylinder(
-    radius: float, height: float, segments: int = 12, texture: np.ndarray | None = None,
-    radius_top: float | None = None, name: str = "",
+    radius: float,
+    height: float,
+    segments: int = 12,
+    texture: np.ndarray | None = None,
+    radius_top: float | None = None,
+    name: str = "",
 ) -> Mesh:
     """A capped cylinder (a cone when radius_top is 0) standing on z = 0 around the z axis."""
     rt = radius if radius_top is None else radius_top
@@ -113,7 +123,9 @@ def cylinder(
     return _mesh(pos, nrm, uv, tri, texture, name)
 
 
-def sphere(radius: float, segments: int = 12, texture: np.ndarray | None = None, name: str = "") -> Mesh:
+def sphere(
+    radius: float, segments: int = 12, texture: np.ndarray | None = None, name: str = ""
+) -> Mesh:
     """A UV sphere centred on the origin."""
     rings = max(segments // 2, 3)
     pos, nrm, uv, tri = [], [], [], []
@@ -140,7 +152,9 @@ def merge(meshes: list[Mesh], texture: np.ndarray | None = None, name: str = "")
         np.concatenate([m.positions for m in meshes]).astype(np.float32),
         np.concatenate([m.normals for m in meshes]).astype(np.float32),
         np.concatenate([m.uvs for m in meshes]).astype(np.float32),
-        np.concatenate([m.faces + o for m, o in zip(meshes, offsets, strict=True)]).astype(np.uint32),
+        np.concatenate([m.faces + o for m, o in zip(meshes, offsets, strict=True)]).astype(
+            np.uint32
+        ),
         meshes[0].texture if texture is None else texture,
         name,
     )

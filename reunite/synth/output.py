@@ -53,7 +53,9 @@ def atomic_output_dir(out: Path, overwrite: bool) -> Iterator[Path]:
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if exc.errno == errno.ENOSPC:
-            raise DiskFullError(f"the disk filled up while writing {out}; nothing was kept") from exc
+            raise DiskFullError(
+                f"the disk filled up while writing {out}; nothing was kept"
+            ) from exc
         raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -81,8 +83,9 @@ def _jsonable(value: object) -> object:
 def write_jpeg(path: Path, rgb: np.ndarray, quality: int = 92) -> None:
     """Write an RGB image; a failed write (e.g. a full disk) raises instead of passing silently."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
-                           [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    ok, buf = cv2.imencode(
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    )
     if not ok:
         raise OSError(f"could not encode {path}")
     path.write_bytes(buf.tobytes())

@@ -37,17 +37,23 @@ class PersonModel:
 
 
 def build_person(
-    kit: BodyKit, uv_maps: dict[str, np.ndarray], identity: Identity, rng: np.random.Generator,
-    outfit: Outfit | None = None, standing: bool = False,
+    kit: BodyKit,
+    uv_maps: dict[str, np.ndarray],
+    identity: Identity,
+    rng: np.random.Generator,
+    outfit: Outfit | None = None,
+    standing: bool = False,
 ) -> PersonModel:
     """Pose, dress and equip one identity (``outfit`` overrides the day's clothes)."""
     outfit = outfit or identity.outfit
-    arm_mode = next(
-        (k for k in ("walker", "cane", "umbrella") if outfit.has(k)), "swing"
-    )
+    arm_mode = next((k for k in ("walker", "cane", "umbrella") if outfit.has(k)), "swing")
     inflate = vertex_inflation(kit, identity, outfit)
     body = kit.walk_cycle(
-        identity.phenotype, identity.gait, arm_mode, inflate=inflate, standing=standing,
+        identity.phenotype,
+        identity.gait,
+        arm_mode,
+        inflate=inflate,
+        standing=standing,
         height_m=identity.height_m,
     )
     texture = paint_texture(uv_maps, identity, outfit, rng)
@@ -57,7 +63,12 @@ def build_person(
         worn.append(w)
         carried.append(c)
     return PersonModel(
-        identity, outfit, body, texture, worn, carried,
+        identity,
+        outfit,
+        body,
+        texture,
+        worn,
+        carried,
         cycle_length_m=identity.gait["cycle"] * body.height_m,
     )
 
@@ -96,10 +107,12 @@ def _garment_tails(outfit: Outfit, height: float) -> Mesh | None:
         return None
     r_top = 0.095 * height
     r_bottom = r_top * (1.35 if low.kind == "skirt" else 1.25)
-    cone = cylinder(r_bottom, top_z - bottom_z, segments=16, radius_top=r_top,
-                    texture=solid_texture(rgb))
-    return cone.transformed(np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, bottom_z],
-                                      [0, 0, 0, 1.0]]))
+    cone = cylinder(
+        r_bottom, top_z - bottom_z, segments=16, radius_top=r_top, texture=solid_texture(rgb)
+    )
+    return cone.transformed(
+        np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, bottom_z], [0, 0, 0, 1.0]])
+    )
 
 
 def rng_free_skirt_length(height: float) -> float:
@@ -125,7 +138,10 @@ class GpuPerson:
     """A person uploaded once: one VAO per walk phase and level of detail, one shared texture."""
 
     def __init__(
-        self, renderer: Renderer, person: PersonModel, topology: RenderTopology,
+        self,
+        renderer: Renderer,
+        person: PersonModel,
+        topology: RenderTopology,
         lod_topology: RenderTopology | None = None,
     ) -> None:
         self.renderer = renderer
@@ -141,16 +157,15 @@ class GpuPerson:
         idx = topo.to_vertex
         return [
             self.renderer.upload(
-                Mesh(b.vertices[p][idx], b.normals[p][idx], topo.uvs, topo.faces,
-                     self.person.texture),
+                Mesh(
+                    b.vertices[p][idx], b.normals[p][idx], topo.uvs, topo.faces, self.person.texture
+                ),
                 texture=self.texture,
             )
             for p in range(self.person.phases)
         ]
 
-    def draws(
-        self, model: np.ndarray, phase: int, object_id: int, lod: bool = False
-    ) -> list[Draw]:
+    def draws(self, model: np.ndarray, phase: int, object_id: int, lod: bool = False) -> list[Draw]:
         """Draws for one frame; ``lod`` picks the coarse body (for people far away)."""
         p = phase % self.person.phases
         body = self.body_lod if lod and self.body_lod is not None else self.body
@@ -168,7 +183,6 @@ class GpuPerson:
         for m in [*self.worn, *self.carried]:
             if m is not None:
                 self.renderer.release(m)
-
 
 
 def person_matrix(x: float, y: float, heading: float) -> np.ndarray:

@@ -72,8 +72,13 @@ def generate_reid(opts: ReidOptions, kit, renderer, uv_maps, progress: Progress 
     base = plan_district(opts.seed, opts.cameras, 0, 60.0, opts.size)
     rng = np.random.default_rng([opts.seed, 5])
     splits = [("train", 1, opts.train_ids), ("test", opts.train_ids + 1, opts.test_ids)]
-    counts = {"train_images": 0, "gallery_images": 0, "query_images": 0, "junk": 0,
-              "distractors": 0}
+    counts = {
+        "train_images": 0,
+        "gallery_images": 0,
+        "query_images": 0,
+        "junk": 0,
+        "distractors": 0,
+    }
     done_ids = 0
     with atomic_output_dir(opts.out, opts.overwrite) as tmp:
         for name in ("bounding_box_train", "bounding_box_test", "query"):
@@ -87,17 +92,24 @@ def generate_reid(opts: ReidOptions, kit, renderer, uv_maps, progress: Progress 
                 size = min(step, first + n - start)
                 hour = _HOURS[seq % len(_HOURS)]
                 seq += 1
-                cohort = repopulate(base, opts.seed, start, size, hour, window_s=WINDOW_S,
-                                    stops=(3, 6))
-                world = DistrictRenderer(cohort, kit, renderer, uv_maps, camera_cache=shared_cameras)
+                cohort = repopulate(
+                    base, opts.seed, start, size, hour, window_s=WINDOW_S, stops=(3, 6)
+                )
+                world = DistrictRenderer(
+                    cohort, kit, renderer, uv_maps, camera_cache=shared_cameras
+                )
                 crops = _render_cohort(world, cohort, seq, split, opts, rng)
                 _write_cohort(tmp, crops, split, rng, counts, cohort)
                 world.close()
                 done_ids += size
                 progress("identities", done_ids, total_ids)
         summary = {
-            "generator": "reunite synth reid", "version": __version__, "seed": opts.seed,
-            "train_ids": opts.train_ids, "test_ids": opts.test_ids, "cameras": opts.cameras,
+            "generator": "reunite synth reid",
+            "version": __version__,
+            "seed": opts.seed,
+            "train_ids": opts.train_ids,
+            "test_ids": opts.test_ids,
+            "cameras": opts.cameras,
             **counts,
         }
         write_json(tmp / "manifest.json", summary)
@@ -125,15 +137,17 @@ def _render_cohort(
             if b.person_id not in wanted or b.h < MIN_HEIGHT:
                 continue
             crop = _loose_crop(frame.rgb, (b.x, b.y, b.w, b.h), rng)
-            crops.append(_Crop(b.person_id, cam_id, seq, int(t * 25) + 1, crop, b.visibility,
-                               split))
+            crops.append(
+                _Crop(b.person_id, cam_id, seq, int(t * 25) + 1, crop, b.visibility, split)
+            )
         if split == "test" and rng.random() < 0.35:
             crops.append(_distractor(frame, cam_id, seq, int(t * 25) + 1, rng))
     return crops
 
 
-def _loose_crop(rgb: np.ndarray, box: tuple[float, float, float, float],
-                rng: np.random.Generator) -> np.ndarray:
+def _loose_crop(
+    rgb: np.ndarray, box: tuple[float, float, float, float], rng: np.random.Generator
+) -> np.ndarray:
     """A detector-like box: a little too large, a little off-centre."""
     x, y, w, h = box
     w2, h2 = w * rng.uniform(1.0, 1.25), h * rng.uniform(1.0, 1.12)
@@ -158,8 +172,14 @@ def _distractor(frame, cam_id: int, seq: int, frame_no: int, rng: np.random.Gene
     return _Crop(0, cam_id, seq, frame_no, _loose_crop(frame.rgb, box, rng), 0.0, "distractor")
 
 
-def _write_cohort(tmp: Path, crops: list[_Crop], split: str, rng: np.random.Generator,
-                  counts: dict, cohort: District) -> None:
+def _write_cohort(
+    tmp: Path,
+    crops: list[_Crop],
+    split: str,
+    rng: np.random.Generator,
+    counts: dict,
+    cohort: District,
+) -> None:
     index: dict[tuple[int, int, int], int] = {}
 
     def name(c: _Crop, pid: int) -> str:
@@ -186,18 +206,36 @@ def _write_cohort(tmp: Path, crops: list[_Crop], split: str, rng: np.random.Gene
             counts["gallery_images"] += 1
         else:
             by_id_cam.setdefault((c.pid, c.cam), []).append(c)
-    cams_of = {}
-    for pid, cam in by_id_cam:
-        cams_of.setdefault(pid, set()).add(cam)
-    for (pid, _cam), group in sorted(by_id_cam.items(), key=lambda kv: kv[0]):
-        order = rng.permutation(len(group))
-        # A query needs the same person in another camera's gallery to be answerable.
-        q = group[order[0]] if len(cams_of[pid]) > 1 else None
-        for i in order:
-            c = group[i]
-            if c is q:
-                write_jpeg(tmp / "query" / name(c, pid), c.image, 92)
-                counts["query_images"] += 1
-            else:
-                write_jpeg(tmp / "bounding_box_test" / name(c, pid), c.image, 92)
-                counts["gallery_images"] += 1
+    groups_of: dict[int, dict[int, list[_Crop]]] = {}
+    for (pid, cam), group in by_id_cam.items():
+        groups_of.setdefault(pid, {})[cam] = group
+    for pid in sorted(groups_of):
+        groups = groups_of[pid]
+        queries = _pick_queries(groups, rng)
+        for cam in sorted(groups):
+            group = groups[cam]
+            order = rng.permutation(len(group))
+            q = group[order[0]] if cam in queries else None
+            for i in order:
+                c = group[i]
+                if c is q:
+                    write_jpeg(tmp / "query" / name(c, pid), c.image, 92)
+                    counts["query_images"] += 1
+                else:
+                    write_jpeg(tmp / "bounding_box_test" / name(c, pid), c.image, 92)
+                    counts["gallery_images"] += 1
+
+
+def _pick_queries(groups: dict[int, list[_Crop]], rng: np.random.Generator) -> set[int]:
+    """Cameras that give this person a query image (one each, as in Market-1501).
+
+    Every query must stay answerable: the camera with most images keeps them in the gallery
+    (giving up one only if another camera keeps a gallery image too).
+    """
+    if len(groups) < 2:
+        return set()
+    anchor = max(groups, key=lambda cam: (len(groups[cam]), -cam))
+    queries = {cam for cam in groups if cam != anchor}
+    if len(groups[anchor]) >= 2 and any(len(groups[c]) >= 2 for c in queries):
+        queries.add(anchor)
+    return queries

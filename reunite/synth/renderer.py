@@ -144,8 +144,15 @@ class View:
         """
         sx, sy = out_w / (x1 - x0), out_h / (y1 - y0)
         return View(
-            self.view, self.fx * sx, self.fy * sy, (self.cx - x0) * sx, (self.cy - y0) * sy,
-            out_w, out_h, self.near, self.far,
+            self.view,
+            self.fx * sx,
+            self.fy * sy,
+            (self.cx - x0) * sx,
+            (self.cy - y0) * sy,
+            out_w,
+            out_h,
+            self.near,
+            self.far,
         )
 
     def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -385,8 +392,12 @@ class Renderer:
         for s in shadows:
             c, sn = np.cos(s.angle), np.sin(s.angle)
             model = np.array(
-                [[c * s.length, -sn * s.width, 0, s.x], [sn * s.length, c * s.width, 0, s.y],
-                 [0, 0, 1, 0.01], [0, 0, 0, 1]]
+                [
+                    [c * s.length, -sn * s.width, 0, s.x],
+                    [sn * s.length, c * s.width, 0, s.y],
+                    [0, 0, 1, 0.01],
+                    [0, 0, 0, 1],
+                ]
             )
             self.shadow_prog["u_mvp"].write((proj_view @ model).T.astype(np.float32).tobytes())
             self.shadow_prog["u_strength"].value = float(s.strength)
@@ -410,7 +421,8 @@ class Renderer:
             lin = (2.0 * n * f / (f + n - ndc * (f - n))).astype(np.float32)
             depth = np.where(z >= 1.0, 0.0, lin).astype(np.float32)
         return RenderResult(
-            np.ascontiguousarray(rgb), np.ascontiguousarray(id_buf.reshape(height, width)[::-1]),
+            np.ascontiguousarray(rgb),
+            np.ascontiguousarray(id_buf.reshape(height, width)[::-1]),
             depth,
         )
 

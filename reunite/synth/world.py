@@ -17,8 +17,18 @@ from reunite.synth.scene import Site, build_site
 
 DETOUR = 1.3  # street distance over straight-line distance between two cameras
 MAX_SPEED = 1.9  # m/s: nobody in the world walks faster (travel-time checks rely on it)
-_STREET_NAMES = ["Seongsu-ro", "Ttukseom-ro", "Achasan-ro", "Wangsimni-ro", "Dongil-ro",
-                 "Gwangnaru-ro", "Cheonho-daero", "Yongmasan-ro", "Neungdong-ro", "Jayang-ro"]
+_STREET_NAMES = [
+    "Seongsu-ro",
+    "Ttukseom-ro",
+    "Achasan-ro",
+    "Wangsimni-ro",
+    "Dongil-ro",
+    "Gwangnaru-ro",
+    "Cheonho-daero",
+    "Yongmasan-ro",
+    "Neungdong-ro",
+    "Jayang-ro",
+]
 
 
 @dataclass(frozen=True)
@@ -46,7 +56,7 @@ class District:
     duration_s: float
     hour: float
     start_epoch_s: float
-    extras: dict = field(default_factory=dict)
+    visible_walkways: dict[int, list[int]] = field(default_factory=dict)
 
     def camera(self, cam_id: int) -> CctvCamera:
         return self.cameras[cam_id - 1]
@@ -70,8 +80,7 @@ class District:
         walked = (t - v.start) * v.speed
         x, y, heading = point_along(path, walked)
         normal = heading + np.pi / 2
-        return (x + v.lateral_m * np.cos(normal), y + v.lateral_m * np.sin(normal), heading,
-                walked)
+        return (x + v.lateral_m * np.cos(normal), y + v.lateral_m * np.sin(normal), heading, walked)
 
 
 def polyline_length(path: np.ndarray) -> float:
@@ -90,8 +99,13 @@ def point_along(path: np.ndarray, s: float) -> tuple[float, float, float]:
 
 
 def plan_district(
-    seed: int, cameras: int, people: int, duration_s: float, size: tuple[int, int],
-    hour: float | None = None, case_lead_s: float = 45.0,
+    seed: int,
+    cameras: int,
+    people: int,
+    duration_s: float,
+    size: tuple[int, int],
+    hour: float | None = None,
+    case_lead_s: float = 45.0,
 ) -> District:
     """Lay out cameras, walking graph, identities and their routes for one clip.
 
@@ -108,15 +122,33 @@ def plan_district(
     for i in range(cameras):
         site = build_site(rng_cam)
         name = f"{_STREET_NAMES[i % len(_STREET_NAMES)]} {int(rng_cam.integers(1, 300))}"
-        cams.append(place_camera(
-            rng_cam, i + 1, name, tuple(plan[i]), site.kind, site.extent, size, night,
-            site.obstacles, site.walkways,
-        ))
+        cams.append(
+            place_camera(
+                rng_cam,
+                i + 1,
+                name,
+                tuple(plan[i]),
+                site.kind,
+                site.extent,
+                size,
+                night,
+                site.obstacles,
+                site.walkways,
+            )
+        )
         sites.append(site)
     identities = [sample_identity(rng_people, pid + 1) for pid in range(people)]
     district = District(
-        seed, cams, sites, edges, identities, [], duration_s, hour,
+        seed,
+        cams,
+        sites,
+        edges,
+        identities,
+        [],
+        duration_s,
+        hour,
         start_epoch_s=1_795_000_000.0 + 86_400 * (seed % 200) + hour * 3600,
+        visible_walkways={c.id: _walkways_in_view(c, s) for c, s in zip(cams, sites, strict=True)},
     )
     neighbours = _neighbours(district)
     for ident in identities:
@@ -125,8 +157,14 @@ def plan_district(
 
 
 def repopulate(
-    base: District, seed: int, first_id: int, people: int, hour: float, window_s: float,
-    stops: tuple[int, int] = (2, 5), travel_scale: float = 0.05,
+    base: District,
+    seed: int,
+    first_id: int,
+    people: int,
+    hour: float,
+    window_s: float,
+    stops: tuple[int, int] = (2, 5),
+    travel_scale: float = 0.05,
 ) -> District:
     """The same cameras and sites at another hour, walked by a new cohort of people.
 
@@ -143,14 +181,45 @@ def repopulate(
     cams = [replace(c, look=sample_camera_look(rng, night)) for c in base.cameras]
     identities = [sample_identity(rng, first_id + i) for i in range(people)]
     district = District(
-        seed, cams, base.sites, base.edges, identities, [], window_s, hour,
+        seed,
+        cams,
+        base.sites,
+        base.edges,
+        identities,
+        [],
+        window_s,
+        hour,
         start_epoch_s=base.start_epoch_s + first_id * 600,
+        visible_walkways=base.visible_walkways,
     )
     neighbours = _neighbours(district)
     for ident in identities:
-        district.visits += _route(rng, district, ident, neighbours, 0.0, stops=stops,
-                                  start=(0.0, 0.5 * window_s), travel_scale=travel_scale)
+        district.visits += _route(
+            rng,
+            district,
+            ident,
+            neighbours,
+            0.0,
+            stops=stops,
+            start=(0.0, 0.5 * window_s),
+            travel_scale=travel_scale,
+        )
     return district
+
+
+def _walkways_in_view(cam: CctvCamera, site: Site, min_fraction: float = 0.3) -> list[int]:
+    """Walkways a camera actually sees: people are routed along these, so every crossing of a
+    camera is a sighting (a real camera's blind paths would only add invisible walkers)."""
+    view = cam.view()
+    seen = []
+    for i, way in enumerate(site.walkways):
+        pts = np.concatenate([np.column_stack([way, np.full(len(way), z)]) for z in (0.1, 1.6)])
+        px, depth = view.project(pts)
+        inside = (depth > 0.5) & (px[:, 0] >= 0) & (px[:, 0] < cam.width) & (px[:, 1] >= 0)
+        inside &= px[:, 1] < cam.height
+        if inside.mean() >= min_fraction:
+            seen.append(i)
+    return seen or list(range(len(site.walkways)))
 
 
 def _neighbours(district: District) -> dict[int, list[tuple[int, float]]]:
@@ -179,8 +248,9 @@ def _walking_graph(plan: np.ndarray) -> list[tuple[int, int, float]]:
     d = np.linalg.norm(plan[:, None] - plan[None], axis=2)
     in_tree, edges = {0}, set()
     while len(in_tree) < n:
-        best = min(((i, j) for i in in_tree for j in range(n) if j not in in_tree),
-                   key=lambda e: d[e])
+        best = min(
+            ((i, j) for i in in_tree for j in range(n) if j not in in_tree), key=lambda e: d[e]
+        )
         edges.add(tuple(sorted(best)))
         in_tree.add(best[1])
     for i in range(n):
@@ -191,9 +261,13 @@ def _walking_graph(plan: np.ndarray) -> list[tuple[int, int, float]]:
 
 
 def _route(
-    rng: np.random.Generator, district: District, ident: Identity,
-    neighbours: dict[int, list[tuple[int, float]]], case_lead_s: float,
-    stops: tuple[int, int] | None = None, start: tuple[float, float] | None = None,
+    rng: np.random.Generator,
+    district: District,
+    ident: Identity,
+    neighbours: dict[int, list[tuple[int, float]]],
+    case_lead_s: float,
+    stops: tuple[int, int] | None = None,
+    start: tuple[float, float] | None = None,
     travel_scale: float = 1.0,
 ) -> list[Visit]:
     is_case = ident.age_group in ("child", "elderly") and start is None
@@ -201,8 +275,11 @@ def _route(
         stops = (3, 6) if is_case else (1, 5)
     n_stops = int(rng.integers(*stops))
     if start is None:
-        start = ((-case_lead_s - 30, -case_lead_s + 15) if is_case
-                 else (-0.3 * district.duration_s, 0.9 * district.duration_s))
+        start = (
+            (-case_lead_s - 30, -case_lead_s + 15)
+            if is_case
+            else (-0.3 * district.duration_s, 0.9 * district.duration_s)
+        )
     t = rng.uniform(*start)
     cam = int(rng.integers(1, len(district.cameras) + 1))
     prev = None
@@ -210,16 +287,25 @@ def _route(
     speed = ident.walking_speed
     for _ in range(n_stops):
         site = district.site(cam)
-        way = int(rng.integers(len(site.walkways)))
+        ways = district.visible_walkways.get(cam) or list(range(len(site.walkways)))
+        way = int(ways[int(rng.integers(len(ways)))])
         length = polyline_length(site.walkways[way])
         v_speed = float(np.clip(speed * rng.uniform(0.9, 1.1), 0.3, MAX_SPEED))
-        visit = Visit(ident.id, cam, way, bool(rng.random() < 0.5),
-                      float(rng.uniform(-0.7, 0.7)), float(t), float(t + length / v_speed), v_speed)
+        visit = Visit(
+            ident.id,
+            cam,
+            way,
+            bool(rng.random() < 0.5),
+            float(rng.uniform(-0.7, 0.7)),
+            float(t),
+            float(t + length / v_speed),
+            v_speed,
+        )
         visits.append(visit)
         # With one camera, people walk round the block and come back.
-        options = [(c, d) for c, d in neighbours[cam] if c != prev] or neighbours[cam] or [
-            (cam, 120.0)
-        ]
+        options = (
+            [(c, d) for c, d in neighbours[cam] if c != prev] or neighbours[cam] or [(cam, 120.0)]
+        )
         nxt, dist = options[int(rng.integers(len(options)))]
         t = visit.end + dist / speed * rng.uniform(1.0, 1.4) * travel_scale
         prev, cam = cam, nxt
