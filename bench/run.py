@@ -43,8 +43,9 @@ def bench_render(kit, renderer, maps, frames: int = 15) -> dict:
     site = district.site(1)
     rng = np.random.default_rng(0)
     visits = []
+    ways = district.visible_walkways[1]
     for ident in district.identities:  # everyone on screen for the whole clip
-        way = int(rng.integers(len(site.walkways)))
+        way = int(ways[int(rng.integers(len(ways)))])
         length = polyline_length(site.walkways[way])
         speed = ident.walking_speed
         offset = rng.uniform(0.25, 0.6) * length / speed

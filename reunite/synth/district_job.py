@@ -95,8 +95,6 @@ def generate_district(
 ) -> dict:
     """Plan, render and write a district; returns the manifest. ``world_factory`` builds the
     ``DistrictRenderer`` (so the CLI can share one GL context and body kit between jobs)."""
-    from reunite.synth.cases import family_photo, last_seen_still
-
     opts.validate()
     check_output_dir(opts.out, opts.overwrite)
     frames = opts.frames_per_camera
@@ -114,7 +112,7 @@ def generate_district(
     progress = progress or (lambda stage, done, total: None)
     with atomic_output_dir(opts.out, opts.overwrite) as tmp:
         _write_static(tmp, district, opts)
-        cases = _write_cases(tmp, world, district, progress, family_photo, last_seen_still)
+        cases = _write_cases(tmp, world, district, progress)
         write_json(tmp / "cases.json", cases)
         total = opts.cameras * frames
         done = 0
@@ -174,7 +172,9 @@ def _write_static(tmp: Path, district: District, opts: DistrictOptions) -> None:
     )
 
 
-def _write_cases(tmp, world, district, progress, family_photo, last_seen_still) -> list[dict]:
+def _write_cases(tmp: Path, world, district: District, progress: Progress) -> list[dict]:
+    from reunite.synth.cases import family_photo, last_seen_still  # needs the GL stack
+
     subjects = [p for p in district.identities if p.age_group in ("child", "elderly")]
     cases = []
     for i, ident in enumerate(subjects):

@@ -14,7 +14,13 @@ import numpy as np
 
 from reunite.synth.bodies import BodyKit
 from reunite.synth.cctv import apply_cctv
-from reunite.synth.lens import DistortionMaps, build_distortion_maps, distort_image, distort_points
+from reunite.synth.lens import (
+    DistortionMaps,
+    Intrinsics,
+    build_distortion_maps,
+    distort_image,
+    distort_points,
+)
 from reunite.synth.people import GpuPerson, PersonModel, build_person, person_matrix
 from reunite.synth.renderer import Background, BlobShadow, Draw, Lighting, Renderer, View
 from reunite.synth.scene import daylight
@@ -274,9 +280,7 @@ class DistrictRenderer:
         return float(np.clip((p.weights * seen).sum() / total, 0, 1)) if total > 0 else 0.0
 
 
-def view_intrinsics(view: View):
-    from reunite.synth.lens import Intrinsics
-
+def view_intrinsics(view: View) -> Intrinsics:
     return Intrinsics(view.fx, view.fy, view.cx, view.cy, view.width, view.height)
 
 

@@ -102,7 +102,7 @@ def _garment_tails(outfit: Outfit, height: float) -> Mesh | None:
     if up.kind in ("coat", "raincoat"):
         top_z, bottom_z, rgb = 0.5 * height, (0.3 if up.kind == "coat" else 0.38) * height, up.rgb
     elif low.kind == "skirt":
-        top_z, bottom_z, rgb = 0.56 * height, rng_free_skirt_length(height), low.rgb
+        top_z, bottom_z, rgb = 0.56 * height, 0.33 * height, low.rgb  # hem above the knee
     else:
         return None
     r_top = 0.095 * height
@@ -113,11 +113,6 @@ def _garment_tails(outfit: Outfit, height: float) -> Mesh | None:
     return cone.transformed(
         np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, bottom_z], [0, 0, 0, 1.0]])
     )
-
-
-def rng_free_skirt_length(height: float) -> float:
-    """Skirts end just above the knee (normalised knee height is about 0.29)."""
-    return 0.33 * height
 
 
 def _paletted(meshes: list[Mesh]) -> Mesh | None:

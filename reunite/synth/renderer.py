@@ -448,7 +448,9 @@ class Renderer:
         fbo.use()
         ctx.viewport = (0, 0, size, size)
         fbo.clear(np.nan, np.nan, np.nan, np.nan)
-        ctx.disable(0x0B71)  # GL_DEPTH_TEST
+        import moderngl
+
+        ctx.disable(moderngl.DEPTH_TEST)
         vao.render()
         out = np.frombuffer(fbo.read(components=4, dtype="f4"), np.float32)
         out = out.reshape(size, size, 4)[::-1].copy()
