@@ -29,10 +29,23 @@ _RANGES = (0, 180, 0, 256, 0, 256)  # OpenCV 8-bit HSV: hue is 0..179
 
 
 class ColorHistogramEmbedder:
-    """Deterministic, training-free embedder: 256-d (2 bands x 8x4x4 bins)."""
+    """Deterministic, training-free embedder: 256-d (2 bands x 8x4x4 bins).
 
-    name = "color_histogram"
+    ``centre_fraction`` < 1 describes only the central part of each band's width: detector boxes
+    are loose, and the background at their sides otherwise outweighs the clothes.
+    """
+
     dim = len(_BANDS) * int(np.prod(_BINS))
+
+    def __init__(self, centre_fraction: float = 1.0) -> None:
+        if not 0.1 <= centre_fraction <= 1.0:
+            raise ValueError(f"centre_fraction must be 0.1..1, got {centre_fraction}")
+        self.centre_fraction = centre_fraction
+        self.name = (
+            "color_histogram"
+            if centre_fraction == 1.0
+            else f"color_histogram_centre{round(100 * centre_fraction)}"
+        )
 
     def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         out = np.empty((len(crops), self.dim), dtype=np.float32)
@@ -41,13 +54,13 @@ class ColorHistogramEmbedder:
             out[i] = self._describe(crop)
         return l2_normalise(out)
 
-    @staticmethod
-    def _describe(crop: np.ndarray) -> np.ndarray:
+    def _describe(self, crop: np.ndarray) -> np.ndarray:
         hsv = cv2.cvtColor(cv2.resize(crop, _SIZE, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2HSV)
-        height = _SIZE[1]
+        width, height = _SIZE
+        x0 = round(width * (1 - self.centre_fraction) / 2)
         parts = []
         for top, bottom in _BANDS:
-            band = hsv[round(top * height) : round(bottom * height)]
+            band = hsv[round(top * height) : round(bottom * height), x0 : width - x0]
             hist = cv2.calcHist([band], [0, 1, 2], None, list(_BINS), list(_RANGES)).ravel()
             parts.append(np.sqrt(hist / hist.sum()))
         return np.concatenate(parts)

@@ -75,3 +75,16 @@ def test_an_empty_batch_gives_an_empty_matrix() -> None:
 def test_a_crop_that_is_not_a_bgr_image_is_rejected(crop: np.ndarray) -> None:
     with pytest.raises(ValueError, match="crop 1"):
         ColorHistogramEmbedder().embed([dressed(RED, BLUE), crop])
+
+
+def test_central_histogram_ignores_the_background_at_the_sides_of_a_loose_box():
+    person = np.zeros((256, 128, 3), np.uint8)
+    person[:, 40:88] = (30, 30, 200)  # a red-clad person in the middle (BGR)
+    on_grass, on_road = person.copy(), person.copy()
+    on_grass[:, :40], on_grass[:, 88:] = (40, 160, 40), (40, 160, 40)
+    on_road[:, :40], on_road[:, 88:] = (90, 90, 90), (90, 90, 90)
+    full, centre = ColorHistogramEmbedder(), ColorHistogramEmbedder(centre_fraction=0.35)
+    d_full = 1 - float(np.dot(*full.embed([on_grass, on_road])))
+    d_centre = 1 - float(np.dot(*centre.embed([on_grass, on_road])))
+    assert d_centre < 1e-6 < d_full
+    assert centre.name == "color_histogram_centre35"

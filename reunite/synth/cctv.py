@@ -87,10 +87,10 @@ def sample_camera_look(rng: np.random.Generator, night: bool) -> CameraLook:
 
     Ranges, from what council/shop CCTV exports look like:
 
-    * colour cast: auto white balance on cheap sensors misses by up to ~25% per channel by day
+    * colour cast: auto white balance on cheap sensors misses by up to ~15% per channel by day
       (green and magenta casts included); at night warm sodium/LED street light pushes it to
       orange (R up to +35%, B down to -33%).
-    * exposure 0.6–1.6x by day (backlit entrances, blown-out sunny pavements), 1.2–2.5x AGC gain
+    * exposure 0.7–1.4x by day (backlit entrances, bright sunny pavements), 1.2–2.5x AGC gain
       in colour night mode, which amplifies the noise with the signal.
     * contrast 0.8–1.1 and black lift up to 6% by day (flare and dirty domes never reach black),
       low contrast at night.
@@ -141,10 +141,10 @@ def sample_camera_look(rng: np.random.Generator, night: bool) -> CameraLook:
             jpeg_quality=int(rng.integers(35, 71)),
             chroma=chroma,
         )
-    log_gains = (rng.uniform(-0.25, 0.25), rng.uniform(-0.06, 0.06), rng.uniform(-0.25, 0.25))
+    log_gains = (rng.uniform(-0.14, 0.14), rng.uniform(-0.04, 0.04), rng.uniform(-0.14, 0.14))
     return CameraLook(
         wb_gains=_gains(log_gains),
-        exposure=float(np.exp(rng.uniform(np.log(0.6), np.log(1.6)))),
+        exposure=float(np.exp(rng.uniform(np.log(0.7), np.log(1.4)))),
         gamma=rng.uniform(0.85, 1.2),
         contrast=rng.uniform(0.8, 1.1),
         black_lift=rng.uniform(0.0, 0.06),
