@@ -120,12 +120,15 @@ def synth_district(
         float | None, typer.Option(help="Time of day 0-24 (default: from seed).")
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty output folder.")] = False,
+    masks: Annotated[bool, typer.Option(help="Also write per-frame person-id masks.")] = False,
 ) -> None:
     """Render a multi-camera district clip with MOT ground truth and case photos."""
     from reunite.synth.district_job import DistrictOptions, generate_district, parse_size
 
     w, h = parse_size(size)
-    opts = DistrictOptions(out, seed, cameras, people, minutes, fps, w, h, format, hour, overwrite)
+    opts = DistrictOptions(
+        out, seed, cameras, people, minutes, fps, w, h, format, hour, overwrite, masks=masks
+    )
     opts.validate()
     from reunite.synth.output import check_output_dir
 

@@ -222,3 +222,16 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path: Path):
     with pytest.raises(OutputExistsError):
         generate_district(small(out), lambda d: None)
     assert (out / "x.txt").read_text() == "mine"
+
+
+def test_masks_hold_the_person_ids_of_the_boxes(tmp_path: Path, world_factory):
+    out = tmp_path / "masks"
+    generate_district(small(out, cameras=1, people=6, minutes=0.05, masks=True), world_factory)
+    gt = read_gt(out / "cameras" / "c1" / "gt" / "gt.txt")
+    for row in gt:
+        mask = cv2.imread(
+            str(out / "cameras" / "c1" / "masks" / f"{int(row[0]):06d}.png"), cv2.IMREAD_UNCHANGED
+        )
+        assert mask.dtype == np.uint16
+        x, y, w, h = (int(v) for v in row[2:6])
+        assert (mask[y : y + h, x : x + w] == int(row[1])).any()

@@ -130,7 +130,7 @@ class BodyKit:
         self.lod_topology = decimate(self.topology, self._template, cell_m=0.035)
         # A fixed sample of the surface, weighted by area: how much of a person is visible.
         areas = vertex_areas(self._template, self.faces)
-        self.visibility_samples = np.arange(0, len(areas), 4)
+        self.visibility_samples = np.arange(0, len(areas), 10)
         self.visibility_weights = areas[self.visibility_samples].astype(np.float32)
 
     @staticmethod

@@ -11,6 +11,7 @@ Output (``OUT``)::
     cameras/cN/img1/000001_<epoch ms>.jpg   (or cameras/cN/video.mp4 with --format video)
     cameras/cN/timestamps.csv              frame, epoch ms, ISO time
     cameras/cN/gt/gt.txt                   MOT: frame, id, x, y, w, h, 1, 1, visibility
+    cameras/cN/masks/000001.png            with --masks: 16-bit person ids per pixel
     cases/PPPP/family.jpg, cases/PPPP/last_seen.jpg
 """
 
@@ -56,6 +57,7 @@ class DistrictOptions:
     hour: float | None = None
     overwrite: bool = False
     jpeg_quality: int = 90
+    masks: bool = False  # also write each frame's person-id mask (16-bit PNG, 0 = nobody)
 
     def validate(self) -> None:
         if not 1 <= self.cameras <= 64:
@@ -110,6 +112,17 @@ def generate_district(
     )
     world = world_factory(district)
     progress = progress or (lambda stage, done, total: None)
+    log.info(
+        "rendering district",
+        extra={
+            "out": str(opts.out),
+            "seed": opts.seed,
+            "cameras": opts.cameras,
+            "people": opts.people,
+            "frames_per_camera": frames,
+            "hour": district.hour,
+        },
+    )
     with atomic_output_dir(opts.out, opts.overwrite) as tmp:
         _write_static(tmp, district, opts)
         cases = _write_cases(tmp, world, district, progress)
@@ -120,6 +133,7 @@ def generate_district(
             done = _write_camera(tmp, world, district, cam.id, opts, progress, done, total)
         manifest = _manifest(district, opts, frames, len(cases))
         write_json(tmp / "manifest.json", manifest)
+    log.info("district written", extra={"out": str(opts.out), "cases": len(cases)})
     return manifest
 
 
@@ -227,6 +241,11 @@ def _write_camera(tmp, world, district, cam_id, opts, progress, done, total) -> 
             write_jpeg(
                 folder / "img1" / f"{f + 1:06d}_{epoch_ms}.jpg", frame.rgb, opts.jpeg_quality
             )
+        if opts.masks:
+            mask_path = folder / "masks" / f"{f + 1:06d}.png"
+            mask_path.parent.mkdir(exist_ok=True)
+            if not cv2.imwrite(str(mask_path), np.clip(frame.ids, 0, 65535).astype(np.uint16)):
+                raise OSError(f"could not write {mask_path}")
         for b in frame.boxes:
             gt_lines.append(
                 f"{f + 1},{b.person_id},{b.x:.1f},{b.y:.1f},{b.w:.1f},{b.h:.1f},1,1,"

@@ -27,7 +27,7 @@ from reunite.synth.scene import daylight
 from reunite.synth.world import District
 
 MIN_VISIBLE_PIXELS = 25  # smaller remnants are not annotated (MOT annotators skip them too)
-LOD_BELOW_PX = 170  # people shorter than this on the canvas are drawn with the coarse body
+LOD_BELOW_PX = 300  # people shorter than this on the canvas are drawn with the coarse body
 
 
 @dataclass(frozen=True)

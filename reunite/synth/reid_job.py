@@ -9,6 +9,7 @@ Market-1501: one query per test identity and camera, the rest in the gallery; ``
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ JUNK_VISIBILITY = 0.3
 # Cohorts cycle through the day: mostly daylight, then dusk and night (IR or street lamps).
 _HOURS = [9.0, 12.0, 22.0, 15.5, 18.5, 10.5, 13.5, 21.0]
 Progress = Callable[[str, int, int], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ def generate_reid(opts: ReidOptions, kit, renderer, uv_maps, progress: Progress 
             **counts,
         }
         write_json(tmp / "manifest.json", summary)
+    log.info("re-ID set written", extra={"out": str(opts.out), **counts})
     return summary
 
 
