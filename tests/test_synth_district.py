@@ -191,15 +191,15 @@ def test_a_crash_midway_leaves_no_folder_behind(tmp_path: Path, world_factory):
     def broken_factory(d):
         world = world_factory(d)
         calls = {"n": 0}
-        render = world.render
+        rasterize = world.rasterize
 
-        def render_then_crash(*args, **kwargs):
+        def rasterize_then_crash(*args, **kwargs):
             calls["n"] += 1
             if calls["n"] > 4:
                 raise RuntimeError("simulated crash in the middle of the job")
-            return render(*args, **kwargs)
+            return rasterize(*args, **kwargs)
 
-        world.render = render_then_crash
+        world.rasterize = rasterize_then_crash
         return world
 
     with pytest.raises(RuntimeError, match="simulated crash"):

@@ -229,9 +229,9 @@ def _write_camera(tmp, world, district, cam_id, opts, progress, done, total) -> 
         if not writer.isOpened():
             raise OSError(f"OpenCV could not open an MP4 writer for {folder / 'video.mp4'}")
     gt_lines, stamps = [], ["frame,epoch_ms,iso_time"]
-    for f in range(opts.frames_per_camera):
-        t = f / opts.fps
-        frame = world.render(cam_id, t, rng)
+    times = [f / opts.fps for f in range(opts.frames_per_camera)]
+    for f, frame in enumerate(world.render_sequence(cam_id, times, rng)):
+        t = times[f]
         epoch_ms = round((district.start_epoch_s + t) * 1000)
         iso = datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds")
         stamps.append(f"{f + 1},{epoch_ms},{iso}")

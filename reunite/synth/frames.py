@@ -8,6 +8,8 @@ fraction of the person's whole silhouette (rendered alone when anything could hi
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +24,15 @@ from reunite.synth.lens import (
     distort_points,
 )
 from reunite.synth.people import GpuPerson, PersonModel, build_person, person_matrix
-from reunite.synth.renderer import Background, BlobShadow, Draw, Lighting, Renderer, View
+from reunite.synth.renderer import (
+    Background,
+    BlobShadow,
+    Draw,
+    Lighting,
+    Renderer,
+    RenderResult,
+    View,
+)
 from reunite.synth.scene import daylight
 from reunite.synth.world import District
 
@@ -62,6 +72,14 @@ class _Placed:
     px: np.ndarray  # (S, 2) canvas pixels of the surface samples
     weights: np.ndarray  # (S,) area facing the camera
     amodal: tuple[np.ndarray, np.ndarray]  # canvas box (min xy, max xy) of the whole person
+
+
+@dataclass
+class _Raster:
+    cam_id: int
+    t: float
+    result: RenderResult
+    people: list[_Placed]
 
 
 @dataclass
@@ -178,7 +196,27 @@ class DistrictRenderer:
 
     # -- frames ---------------------------------------------------------------------------------
     def render(self, cam_id: int, t: float, rng: np.random.Generator) -> Frame:
-        cam = self.district.camera(cam_id)
+        """One camera at one instant: the CCTV frame and its ground-truth boxes."""
+        return self.finish(self.rasterize(cam_id, t), rng)
+
+    def render_sequence(
+        self, cam_id: int, times: Iterable[float], rng: np.random.Generator
+    ) -> Iterator[Frame]:
+        """Frames of one camera in order, pipelined: while a worker thread runs the lens, the
+        CCTV chain and the boxes of one frame (OpenCV and numpy release the GIL), the GL context
+        rasterises the next. Output is identical to calling ``render`` in a loop."""
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = None
+            for t in times:
+                raw = self.rasterize(cam_id, t)
+                if pending is not None:
+                    yield pending.result()
+                pending = pool.submit(self.finish, raw, rng)
+            if pending is not None:
+                yield pending.result()
+
+    def rasterize(self, cam_id: int, t: float) -> _Raster:
+        """The GL part of a frame (must run on the thread that owns the GL context)."""
         state = self._camera(cam_id)
         people = [self._place(v, t, state.view) for v in self.district.visits_at(cam_id, t)]
         people = [p for p in people if p is not None]
@@ -189,7 +227,7 @@ class DistrictRenderer:
             lod = p.amodal[1][1] - p.amodal[0][1] < LOD_BELOW_PX
             draws += self.gpu_person(p.pid).draws(p.matrix, p.phase, p.pid, lod=lod)
             shadows.append(_shadow(p.matrix, p.model.body.height_m, light))
-        night = cam.look.night_ir
+        night = self.district.camera(cam_id).look.night_ir
         res = self.renderer.render(
             state.view,
             draws,
@@ -198,12 +236,20 @@ class DistrictRenderer:
             with_depth=night,
             background=self._background(cam_id, state),
         )
+        return _Raster(cam_id, t, res, people)
+
+    def finish(self, raw: _Raster, rng: np.random.Generator) -> Frame:
+        """The CPU part of a frame: lens, CCTV chain, boxes and visibility (no GL calls)."""
+        cam = self.district.camera(raw.cam_id)
+        state = self._camera(raw.cam_id)
+        res = raw.result
         ids = distort_image(res.ids, state.maps, nearest=True)
+        night = cam.look.night_ir
         depth = distort_image(res.depth, state.maps, nearest=True) if night else None
         rgb = distort_image(res.rgb, state.maps)
         rgb = apply_cctv(rgb, cam.look, rng, depth=depth)
-        boxes = self._boxes(cam, state, people, ids)
-        return Frame(cam_id, t, rgb, boxes, ids)
+        boxes = self._boxes(cam, state, raw.people, ids)
+        return Frame(raw.cam_id, raw.t, rgb, boxes, ids)
 
     def _place(self, visit, t: float, view: View) -> _Placed | None:
         x, y, heading, walked = self.district.position(visit, t)
@@ -216,7 +262,7 @@ class DistrictRenderer:
         if (depth <= view.near).any():
             return None  # passing under the camera: not a usable view
         normals = model.body.normals[phase][samples] @ matrix[:3, :3].T
-        eye = np.linalg.inv(view.view)[:3, 3]
+        eye = -view.view[:3, :3].T @ view.view[:3, 3]  # camera centre (rigid inverse)
         to_eye = eye - world
         facing = np.einsum("ij,ij->i", normals, to_eye) / np.linalg.norm(to_eye, axis=1)
         weights = self.kit.visibility_weights * np.clip(facing, 0.0, None)
@@ -225,20 +271,21 @@ class DistrictRenderer:
     def _boxes(self, cam, state: _CameraState, people: list[_Placed], ids) -> list[PersonBox]:
         src = view_intrinsics(state.view)
         boxes = []
-        counts = np.bincount(ids.ravel(), minlength=1)
         for p in people:
-            if p.pid >= len(counts) or counts[p.pid] < MIN_VISIBLE_PIXELS:
-                continue
             lo, hi = p.amodal
+            # The amodal box comes from a sample of the body's vertices; hats, backpacks and
+            # fingertips may stick out, so search a generous margin around it.
+            pad = 0.15 * (hi - lo) + 4
+            lo, hi = lo - pad, hi + pad
             corners = distort_points(
                 np.array([lo, [hi[0], lo[1]], hi, [lo[0], hi[1]]]), cam.intrinsics, cam.lens, src
             )
-            x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int) - 2, 0)
-            x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 3, (cam.width, cam.height))
+            x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
+            x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 1, (cam.width, cam.height))
             mask = ids[y0:y1, x0:x1] == p.pid
-            rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-            if len(rows) == 0:
+            if mask.sum() < MIN_VISIBLE_PIXELS:
                 continue
+            rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
             vis = self._visibility(p, people, state, ids, cam, src)
             boxes.append(
                 PersonBox(
