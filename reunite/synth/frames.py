@@ -1,8 +1,9 @@
 """Rendering the district: one camera at one instant, with its exact ground-truth boxes.
 
 Ground truth comes from the renderer itself: each person writes its id into a second target,
-so a box is the *visible* extent after occlusion and the lens, and its visibility is the visible
-fraction of the person's whole silhouette (rendered alone when anything could hide them).
+so a box is the *visible* extent after occlusion and the lens. Its visibility is the
+area-weighted fraction of the person's camera-facing surface whose pixel shows that person in
+the final frame (a fixed sample of the body's vertices, projected through the lens).
 """
 
 from __future__ import annotations
@@ -101,13 +102,17 @@ class DistrictRenderer:
         uv_maps: dict,
         max_people_on_gpu: int = 96,
         camera_cache: dict | None = None,
+        max_people_in_memory: int = 256,
     ) -> None:
         self.district = district
         self.kit = kit
         self.renderer = renderer
         self.uv_maps = uv_maps
         self.max_people_on_gpu = max_people_on_gpu
-        self.models: dict[int, PersonModel] = {}
+        # Posed walk cycles take ~4 MB each: keep the recently seen, rebuild the others on demand
+        # (a person is rebuilt identically from the district seed and its id).
+        self.max_people_in_memory = max(max_people_in_memory, max_people_on_gpu)
+        self.models: OrderedDict[int, PersonModel] = OrderedDict()
         self._gpu: OrderedDict[int, GpuPerson] = OrderedDict()
         # Camera state (uploaded site, lens maps) does not depend on who walks: it can be
         # shared between renderers of the same cameras (the re-ID job's cohorts).
@@ -118,10 +123,15 @@ class DistrictRenderer:
 
     # -- people ---------------------------------------------------------------------------------
     def person_model(self, pid: int) -> PersonModel:
-        if pid not in self.models:
-            rng = np.random.default_rng([self.district.seed, pid])
-            self.models[pid] = build_person(self.kit, self.uv_maps, self._by_id[pid], rng)
-        return self.models[pid]
+        if pid in self.models:
+            self.models.move_to_end(pid)
+            return self.models[pid]
+        rng = np.random.default_rng([self.district.seed, pid])
+        model = build_person(self.kit, self.uv_maps, self._by_id[pid], rng)
+        self.models[pid] = model
+        while len(self.models) > self.max_people_in_memory:
+            self.models.popitem(last=False)
+        return model
 
     def gpu_person(self, pid: int) -> GpuPerson:
         if pid in self._gpu:
