@@ -287,11 +287,11 @@ def _optics_blur(img: np.ndarray, sigma: float, motion: tuple[float, float] | No
     if sigma >= _MIN_BLUR_SIGMA:
         img = cv2.GaussianBlur(img, (0, 0), sigma)
     if motion is not None and np.hypot(*motion) >= 0.5:
-        img = cv2.filter2D(img, -1, _line_kernel(*motion), borderType=cv2.BORDER_REFLECT)
+        img = cv2.filter2D(img, -1, line_kernel(*motion), borderType=cv2.BORDER_REFLECT)
     return img
 
 
-def _line_kernel(dx: float, dy: float) -> np.ndarray:
+def line_kernel(dx: float, dy: float) -> np.ndarray:
     """A centred, normalised line segment of vector (dx, dy) with sub-pixel (bilinear) ends."""
     half = int(np.ceil(max(abs(dx), abs(dy)) / 2.0)) + 1
     kernel = np.zeros((2 * half + 1, 2 * half + 1), dtype=np.float64)

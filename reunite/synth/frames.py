@@ -13,10 +13,11 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from reunite.synth.bodies import BodyKit
-from reunite.synth.cctv import apply_cctv
+from reunite.synth.cctv import apply_cctv, line_kernel
 from reunite.synth.lens import (
     DistortionMaps,
     Intrinsics,
@@ -39,6 +40,9 @@ from reunite.synth.world import District
 
 MIN_VISIBLE_PIXELS = 25  # smaller remnants are not annotated (MOT annotators skip them too)
 LOD_BELOW_PX = 300  # people shorter than this on the canvas are drawn with the coarse body
+# Night exposures are long (auto-exposure at 1/25 s or slower): walkers smear along their path.
+# By day (1/250 s or faster) the smear stays under a pixel and is not drawn.
+NIGHT_EXPOSURE_S = 1 / 25
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class _Placed:
     px: np.ndarray  # (S, 2) canvas pixels of the surface samples
     weights: np.ndarray  # (S,) area facing the camera
     amodal: tuple[np.ndarray, np.ndarray]  # canvas box (min xy, max xy) of the whole person
+    velocity_px: np.ndarray  # (2,) image motion of the torso, pixels per second
 
 
 @dataclass
@@ -257,8 +262,10 @@ class DistrictRenderer:
         night = cam.look.night_ir
         depth = distort_image(res.depth, state.maps, nearest=True) if night else None
         rgb = distort_image(res.rgb, state.maps)
-        rgb = apply_cctv(rgb, cam.look, rng, depth=depth)
         boxes = self._boxes(cam, state, raw.people, ids)
+        if self.district.night:
+            _blur_walkers(rgb, ids, boxes, raw.people, NIGHT_EXPOSURE_S)
+        rgb = apply_cctv(rgb, cam.look, rng, depth=depth)
         return Frame(raw.cam_id, raw.t, rgb, boxes, ids)
 
     def _place(self, visit, t: float, view: View) -> _Placed | None:
@@ -276,7 +283,13 @@ class DistrictRenderer:
         to_eye = eye - world
         facing = np.einsum("ij,ij->i", normals, to_eye) / np.linalg.norm(to_eye, axis=1)
         weights = self.kit.visibility_weights * np.clip(facing, 0.0, None)
-        return _Placed(visit.person_id, matrix, phase, model, px, weights, (px.min(0), px.max(0)))
+        torso = np.array([[x, y, 0.55 * model.body.height_m]])
+        step = 0.1 * visit.speed * np.array([[np.cos(heading), np.sin(heading), 0.0]])
+        ends, _ = view.project(np.vstack([torso, torso + step]))
+        velocity = (ends[1] - ends[0]) / 0.1
+        return _Placed(
+            visit.person_id, matrix, phase, model, px, weights, (px.min(0), px.max(0)), velocity
+        )
 
     def _boxes(self, cam, state: _CameraState, people: list[_Placed], ids) -> list[PersonBox]:
         src = view_intrinsics(state.view)
@@ -335,6 +348,32 @@ class DistrictRenderer:
         seen[ok] = ids[yi[ok], xi[ok]] == p.pid
         total = p.weights.sum()
         return float(np.clip((p.weights * seen).sum() / total, 0, 1)) if total > 0 else 0.0
+
+
+def _blur_walkers(
+    rgb: np.ndarray,
+    ids: np.ndarray,
+    boxes: list[PersonBox],
+    people: list[_Placed],
+    exposure_s: float,
+) -> None:
+    """Motion blur of each moving person over the exposure, in place (before the ISP)."""
+    by_id = {p.pid: p for p in people}
+    height, width = ids.shape
+    for b in boxes:
+        dx, dy = by_id[b.person_id].velocity_px * exposure_s
+        length = float(np.hypot(dx, dy))
+        if length < 1.0:
+            continue
+        pad = int(np.ceil(length)) + 2
+        x0, y0 = max(int(b.x) - pad, 0), max(int(b.y) - pad, 0)
+        x1, y1 = min(int(b.x + b.w) + pad, width), min(int(b.y + b.h) + pad, height)
+        kernel = line_kernel(dx, dy)
+        region = rgb[y0:y1, x0:x1]
+        blurred = cv2.filter2D(region, -1, kernel, borderType=cv2.BORDER_REPLICATE)
+        person = (ids[y0:y1, x0:x1] == b.person_id).astype(np.float32)
+        weight = cv2.filter2D(person, -1, kernel, borderType=cv2.BORDER_CONSTANT)[..., None]
+        region[:] = (region * (1 - weight) + blurred * weight).astype(np.uint8)
 
 
 def view_intrinsics(view: View) -> Intrinsics:

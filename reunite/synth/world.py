@@ -58,6 +58,10 @@ class District:
     start_epoch_s: float
     visible_walkways: dict[int, list[int]] = field(default_factory=dict)
 
+    @property
+    def night(self) -> bool:
+        return self.hour < 6.5 or self.hour > 19.5
+
     def camera(self, cam_id: int) -> CctvCamera:
         return self.cameras[cam_id - 1]
 
@@ -115,7 +119,7 @@ def plan_district(
     streams = np.random.SeedSequence(seed).spawn(4)
     rng_map, rng_cam, rng_people, rng_routes = (np.random.default_rng(s) for s in streams)
     hour = float(rng_map.choice([8.5, 11.0, 13.5, 16.0, 18.5, 21.5])) if hour is None else hour
-    night = hour < 6.5 or hour > 19.5
+    night = hour < 6.5 or hour > 19.5  # as District.night
     plan = _plan_positions(rng_map, cameras)
     edges = _walking_graph(plan)
     sites, cams = [], []
