@@ -57,11 +57,10 @@ def build_person(
         height_m=identity.height_m,
     )
     texture = paint_texture(uv_maps, identity, outfit, rng)
-    worn, carried = [], []
-    for phase in range(len(body.vertices)):
-        w, c = _attachments(body, phase, identity, outfit, rng_seed=identity.id)
-        worn.append(w)
-        carried.append(c)
+    # a generator of their own: the same bag or hat whatever else consumed ``rng``
+    shapes = _attachment_shapes(outfit, body.height_m, np.random.default_rng(identity.id))
+    worn = [_place_attachments(body, p, shapes, carried=False) for p in range(len(body.vertices))]
+    carried = [_place_attachments(body, p, shapes, carried=True) for p in range(len(body.vertices))]
     return PersonModel(
         identity,
         outfit,
@@ -73,27 +72,32 @@ def build_person(
     )
 
 
-def _attachments(
-    body: PosedBody, phase: int, identity: Identity, outfit: Outfit, rng_seed: int
-) -> tuple[Mesh | None, Mesh | None]:
-    """Rigid meshes that follow a bone: the same random shape in every phase (fixed seed)."""
-    rng = np.random.default_rng(rng_seed)
-    worn: list[Mesh] = []
-    carried: list[Mesh] = []
-    h = body.height_m
-    pelvis = body.anchors["pelvis"][phase]
-    tails = _garment_tails(outfit, h)
+def _attachment_shapes(
+    outfit: Outfit, height: float, rng: np.random.Generator
+) -> list[tuple[Mesh, str, bool]]:
+    """Rigid meshes that follow a bone, built once: (mesh, anchor, carried-not-worn)."""
+    shapes = []
+    tails = _garment_tails(outfit, height)
     if tails is not None:
-        at = np.eye(4)
-        at[:2, 3] = pelvis[:2, 3]
-        worn.append(tails.transformed(at))
+        shapes.append((tails, "pelvis_front", False))  # hangs from the hips, upright
     for acc in outfit.accessories:
         if acc.kind == "mask":
             continue  # painted on the face texture
-        mesh, anchor = accessory_mesh(acc.kind, acc.rgb, h, rng)
-        placed = mesh.transformed(body.anchors[anchor][phase])
-        (carried if acc.kind in _NOT_PART_OF_BOX else worn).append(placed)
-    return _paletted(worn), _paletted(carried)
+        mesh, anchor = accessory_mesh(acc.kind, acc.rgb, height, rng)
+        shapes.append((mesh, anchor, acc.kind in _NOT_PART_OF_BOX))
+    return shapes
+
+
+def _place_attachments(
+    body: PosedBody, phase: int, shapes: list[tuple[Mesh, str, bool]], carried: bool
+) -> Mesh | None:
+    """The worn (or carried) attachments of one walk phase, merged into one draw."""
+    placed = [
+        mesh.transformed(body.anchors[anchor][phase])
+        for mesh, anchor, is_carried in shapes
+        if is_carried == carried
+    ]
+    return _paletted(placed)
 
 
 def _garment_tails(outfit: Outfit, height: float) -> Mesh | None:
