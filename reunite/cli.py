@@ -201,9 +201,5 @@ def demo(
         console.print(f"wrote {path}")
 
 
-def run() -> None:  # pragma: no cover - console entry point
-    app()
-
-
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

@@ -57,6 +57,8 @@ class District:
     hour: float
     start_epoch_s: float
     visible_walkways: dict[int, list[int]] = field(default_factory=dict)
+    _by_camera: dict[int, list[Visit]] = field(default_factory=dict, repr=False)
+    _index_key: tuple[int, int] = field(default=(0, 0), repr=False)
 
     @property
     def night(self) -> bool:
@@ -68,14 +70,15 @@ class District:
     def site(self, cam_id: int) -> Site:
         return self.sites[cam_id - 1]
 
-    def distance(self, a: int, b: int) -> float:
-        for x, y, d in self.edges:
-            if {x, y} == {a, b}:
-                return d
-        raise KeyError((a, b))
-
     def visits_at(self, cam_id: int, t: float) -> list[Visit]:
-        return [v for v in self.visits if v.camera_id == cam_id and v.start <= t <= v.end]
+        """Who crosses a camera's view at time t (in the order the visits were planned)."""
+        key = (id(self.visits), len(self.visits))  # re-index if visits were replaced or added
+        if self._index_key != key:
+            self._by_camera = {}
+            for v in self.visits:
+                self._by_camera.setdefault(v.camera_id, []).append(v)
+            self._index_key = key
+        return [v for v in self._by_camera.get(cam_id, []) if v.start <= t <= v.end]
 
     def position(self, v: Visit, t: float) -> tuple[float, float, float, float]:
         """Site position (x, y), heading (rad) and distance walked at time t."""
