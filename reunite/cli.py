@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from reunite import __version__
 from reunite.config import Settings
 from reunite.errors import ReuniteError
 from reunite.logging import configure_logging
+
+if TYPE_CHECKING:  # the synth stack loads lazily: commands that do not render stay fast
+    from reunite.synth.district_job import DistrictOptions
 
 app = typer.Typer(
     help="Reunite: missing-person matching over district CCTV.",
@@ -100,6 +103,22 @@ def _world_kit(settings: Settings):
     return kit, renderer, maps
 
 
+def _render_district(
+    settings: Settings, opts: DistrictOptions, checked_out: Path, overwrite: bool
+) -> dict:
+    """Refuse a non-empty ``checked_out`` before the slow body-model load, then render."""
+    from reunite.synth.district_job import generate_district
+    from reunite.synth.frames import DistrictRenderer
+    from reunite.synth.output import check_output_dir
+
+    check_output_dir(checked_out, overwrite)
+    kit, renderer, maps = _world_kit(settings)
+    with _progress() as progress:
+        return generate_district(
+            opts, lambda d: DistrictRenderer(d, kit, renderer, maps), _Bars(progress)
+        )
+
+
 @synth_app.command("district")
 @user_errors
 def synth_district(
@@ -123,23 +142,14 @@ def synth_district(
     masks: Annotated[bool, typer.Option(help="Also write per-frame person-id masks.")] = False,
 ) -> None:
     """Render a multi-camera district clip with MOT ground truth and case photos."""
-    from reunite.synth.district_job import DistrictOptions, generate_district, parse_size
+    from reunite.synth.district_job import DistrictOptions, parse_size
 
     w, h = parse_size(size)
     opts = DistrictOptions(
         out, seed, cameras, people, minutes, fps, w, h, format, hour, overwrite, masks=masks
     )
     opts.validate()
-    from reunite.synth.output import check_output_dir
-
-    check_output_dir(out, overwrite)
-    kit, renderer, maps = _world_kit(ctx.obj)
-    from reunite.synth.frames import DistrictRenderer
-
-    with _progress() as progress:
-        manifest = generate_district(
-            opts, lambda d: DistrictRenderer(d, kit, renderer, maps), _Bars(progress)
-        )
+    manifest = _render_district(ctx.obj, opts, out, overwrite)
     console.print(
         f"wrote {out}: {cameras} cameras x {manifest['frames_per_camera']} frames, "
         f"{people} people, {manifest['cases']} case photo sets"
@@ -183,19 +193,12 @@ def demo(
 ) -> None:
     """The main job on the embedded defaults: render a small district, write a contact sheet."""
     from reunite.synth.contact_sheet import write_contact_sheets
-    from reunite.synth.district_job import DistrictOptions, generate_district
-    from reunite.synth.frames import DistrictRenderer
+    from reunite.synth.district_job import DistrictOptions
 
     opts = DistrictOptions(
         out / "district", seed=seed, cameras=4, people=24, minutes=0.25, fps=2.0, overwrite=True
     )
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        from reunite.errors import OutputExistsError
-
-        raise OutputExistsError(f"{out} exists and is not empty (use --overwrite to replace it)")
-    kit, renderer, maps = _world_kit(ctx.obj)
-    with _progress() as progress:
-        generate_district(opts, lambda d: DistrictRenderer(d, kit, renderer, maps), _Bars(progress))
+    _render_district(ctx.obj, opts, out, overwrite)
     sheets = write_contact_sheets(out / "district", out)
     for path in sheets:
         console.print(f"wrote {path}")

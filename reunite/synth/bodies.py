@@ -116,11 +116,14 @@ class BodyKit:
         self.vertex_side = np.array(
             [1 if self.labels[b].endswith(".R") else 0 for b in dominant], np.int8
         )
-        rest = self._forward(np.eye(4)[None], {"age": 0.6, "gender": 0.5})
+        rest = self._forward(
+            np.tile(np.eye(4), (1, len(self.labels), 1, 1)), {"age": 0.6, "gender": 0.5}
+        )
         self._template = self._to_person_frame(rest["vertices"][0])
-        self._template[:, 2] -= self._template[:, 2].min()
+        lift = self._template[:, 2].min()
+        self._template[:, 2] -= lift
         self.template_height = float(self._template[:, 2].max())
-        self.vertex_limb_t = self._limb_coordinate(self._template, rest)
+        self.vertex_limb_t = self._limb_coordinate(self._template, rest, lift)
         # x, y, z in body heights (z = normalised height from the feet): where garments are cut.
         self.template_vertices_normalised = (self._template / self.template_height).astype(
             np.float32
@@ -142,13 +145,10 @@ class BodyKit:
 
     # -- anny calls -------------------------------------------------------------------------------
     def _forward(self, poses: np.ndarray, phenotype: dict[str, float]) -> dict[str, np.ndarray]:
-        """poses: (B, bones, 4, 4) or (1,4,4) identity; returns numpy vertices and bone poses."""
+        """poses: (B, bones, 4, 4); returns numpy vertices and bone poses."""
         torch = self.torch
         b = poses.shape[0]
-        if poses.ndim == 3:
-            pose_t = torch.eye(4, dtype=torch.float64).repeat(b, len(self.labels), 1, 1)
-        else:
-            pose_t = torch.as_tensor(poses, dtype=torch.float64)
+        pose_t = torch.as_tensor(poses, dtype=torch.float64)
         pheno = {k: torch.full((b,), float(v), dtype=torch.float64) for k, v in phenotype.items()}
         with torch.no_grad():
             out = self.model(pose_parameters=pose_t, phenotype_kwargs=pheno)
@@ -163,10 +163,12 @@ class BodyKit:
         out[..., 2] = v[..., 2]
         return out
 
-    def _limb_coordinate(self, template: np.ndarray, rest: dict[str, np.ndarray]) -> np.ndarray:
+    def _limb_coordinate(
+        self, template: np.ndarray, rest: dict[str, np.ndarray], lift: float
+    ) -> np.ndarray:
         """0 at the shoulder (hip) to 1 at the wrist (ankle), for sleeve and trouser lengths."""
         heads = self._to_person_frame(rest["bone_poses"][0][:, :3, 3])
-        heads[:, 2] -= self._to_person_frame(rest["vertices"][0])[:, 2].min()
+        heads[:, 2] -= lift
         idx = self.labels.index
         t = np.zeros(len(template), np.float32)
         for side in ("L", "R"):
@@ -184,14 +186,12 @@ class BodyKit:
     def uv_maps(self, renderer, size: int = 512) -> dict[str, np.ndarray]:
         """Per-texel body attributes: normalised height, side/front coordinates, part, limb t."""
         topo = self.topology
-        v = self._template[topo.to_vertex]
-        h = self.template_height
-        pos = np.stack([v[:, 0] / h, v[:, 1] / h, v[:, 2] / h], 1)
+        pos = self.template_vertices_normalised[topo.to_vertex]
         part = self.vertex_part[topo.to_vertex].astype(np.float32)
         limb = self.vertex_limb_t[topo.to_vertex]
         a = renderer.rasterize_uv(topo.uvs, topo.faces, pos, size)
         b = renderer.rasterize_uv(topo.uvs, topo.faces, np.stack([part, limb], 1), size)
-        # A face's three corners can belong to different parts: take the part of the nearest.
+        # A face's corners can belong to different parts: the interpolated label is rounded.
         return {
             "x": a[..., 0],
             "y": a[..., 1],

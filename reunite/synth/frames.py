@@ -91,6 +91,7 @@ class _Raster:
 @dataclass
 class _CameraState:
     view: View
+    canvas: Intrinsics  # the same pinhole canvas, as the lens model takes it
     maps: DistortionMaps
     scene: list[Draw]
     occluder_mask: np.ndarray  # pinhole-canvas pixels where a static prop stands
@@ -151,17 +152,11 @@ class DistrictRenderer:
             old.release()
         return gp
 
-    def forget(self, pid: int) -> None:
-        """Drop a person who will not be seen again (keeps memory flat over long jobs)."""
-        self.models.pop(pid, None)
-        gp = self._gpu.pop(pid, None)
-        if gp is not None:
-            gp.release()
-
     def close(self) -> None:
         """Release everyone's GPU meshes and baked backgrounds (camera state stays cached)."""
-        for pid in list(self._gpu):
-            self.forget(pid)
+        for gpu in self._gpu.values():
+            gpu.release()
+        self._gpu.clear()
         self.models.clear()
         for bg in self._backgrounds.values():
             bg.release()
@@ -206,7 +201,7 @@ class DistrictRenderer:
             props = [Draw(d.mesh, d.model, 1) for d in scene[1:]]
             dark = Lighting((0, 0, -1), (0, 0, 0), (0, 0, 0), (0, 0, 0))
             mask = self.renderer.render(view, props, dark).ids > 0
-            self._cameras[cam_id] = _CameraState(view, maps, scene, mask)
+            self._cameras[cam_id] = _CameraState(view, src, maps, scene, mask)
         return self._cameras[cam_id]
 
     # -- frames ---------------------------------------------------------------------------------
@@ -242,13 +237,13 @@ class DistrictRenderer:
             lod = p.amodal[1][1] - p.amodal[0][1] < LOD_BELOW_PX
             draws += self.gpu_person(p.pid).draws(p.matrix, p.phase, p.pid, lod=lod)
             shadows.append(_shadow(p.matrix, p.model.body.height_m, light))
-        night = self.district.camera(cam_id).look.night_ir
+        ir = self.district.camera(cam_id).look.night_ir  # the IR fall-off needs depth
         res = self.renderer.render(
             state.view,
             draws,
             light,
             shadows,
-            with_depth=night,
+            with_depth=ir,
             background=self._background(cam_id, state),
         )
         return _Raster(cam_id, t, res, people)
@@ -259,8 +254,8 @@ class DistrictRenderer:
         state = self._camera(raw.cam_id)
         res = raw.result
         ids = distort_image(res.ids, state.maps, nearest=True)
-        night = cam.look.night_ir
-        depth = distort_image(res.depth, state.maps, nearest=True) if night else None
+        ir = cam.look.night_ir
+        depth = distort_image(res.depth, state.maps, nearest=True) if ir else None
         rgb = distort_image(res.rgb, state.maps)
         boxes = self._boxes(cam, state, raw.people, ids)
         if self.district.night:
@@ -292,7 +287,7 @@ class DistrictRenderer:
         )
 
     def _boxes(self, cam, state: _CameraState, people: list[_Placed], ids) -> list[PersonBox]:
-        src = view_intrinsics(state.view)
+        src = state.canvas
         boxes = []
         for p in people:
             lo, hi = p.amodal
@@ -374,10 +369,6 @@ def _blur_walkers(
         person = (ids[y0:y1, x0:x1] == b.person_id).astype(np.float32)
         weight = cv2.filter2D(person, -1, kernel, borderType=cv2.BORDER_CONSTANT)[..., None]
         region[:] = (region * (1 - weight) + blurred * weight).astype(np.uint8)
-
-
-def view_intrinsics(view: View) -> Intrinsics:
-    return Intrinsics(view.fx, view.fy, view.cx, view.cy, view.width, view.height)
 
 
 def _shadow(matrix: np.ndarray, height: float, light: Lighting) -> BlobShadow:

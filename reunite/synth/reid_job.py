@@ -101,7 +101,7 @@ def generate_reid(opts: ReidOptions, kit, renderer, uv_maps, progress: Progress 
                     cohort, kit, renderer, uv_maps, camera_cache=shared_cameras
                 )
                 crops = _render_cohort(world, cohort, seq, split, opts, rng)
-                _write_cohort(tmp, crops, split, rng, counts, cohort)
+                _write_cohort(tmp, crops, split, rng, counts)
                 world.close()
                 done_ids += size
                 progress("identities", done_ids, total_ids)
@@ -123,28 +123,29 @@ def _render_cohort(
     world, cohort: District, seq: int, split: str, opts: ReidOptions, rng: np.random.Generator
 ) -> list[_Crop]:
     """Render each camera on a time grid and crop the people due a sample in that frame."""
-    due: dict[tuple[int, int], list[float]] = {}
+    due: dict[int, dict[int, set[int]]] = {}  # camera -> grid cell -> people due a crop
     for v in cohort.visits:
         times = v.start + (np.arange(opts.crops_per_visit) + rng.uniform(0.2, 0.8)) * (
             (v.end - v.start) / opts.crops_per_visit
         )
         for t in times:
-            due.setdefault((v.camera_id, int(t // GRID_S)), []).append(v.person_id)
+            due.setdefault(v.camera_id, {}).setdefault(int(t // GRID_S), set()).add(v.person_id)
     crops: list[_Crop] = []
     frame_rng = np.random.default_rng([opts.seed, seq, 3])
-    for (cam_id, cell), pids in sorted(due.items()):
-        t = (cell + 0.5) * GRID_S
-        frame = world.render(cam_id, t, frame_rng)
-        wanted = set(pids)
-        for b in frame.boxes:
-            if b.person_id not in wanted or b.h < MIN_HEIGHT:
-                continue
-            crop = _loose_crop(frame.rgb, (b.x, b.y, b.w, b.h), rng)
-            crops.append(
-                _Crop(b.person_id, cam_id, seq, int(t * 25) + 1, crop, b.visibility, split)
-            )
-        if split == "test" and rng.random() < 0.35:
-            crops.append(_distractor(frame, cam_id, seq, int(t * 25) + 1, rng))
+    for cam_id in sorted(due):
+        cells = sorted(due[cam_id])
+        times = [(cell + 0.5) * GRID_S for cell in cells]
+        for cell, t, frame in zip(
+            cells, times, world.render_sequence(cam_id, times, frame_rng), strict=True
+        ):
+            frame_no = int(t * 25) + 1
+            for b in frame.boxes:
+                if b.person_id not in due[cam_id][cell] or b.h < MIN_HEIGHT:
+                    continue
+                crop = _loose_crop(frame.rgb, (b.x, b.y, b.w, b.h), rng)
+                crops.append(_Crop(b.person_id, cam_id, seq, frame_no, crop, b.visibility, split))
+            if split == "test" and rng.random() < 0.35:
+                crops.append(_distractor(frame, cam_id, seq, frame_no, rng))
     return crops
 
 
@@ -176,57 +177,43 @@ def _distractor(frame, cam_id: int, seq: int, frame_no: int, rng: np.random.Gene
 
 
 def _write_cohort(
-    tmp: Path,
-    crops: list[_Crop],
-    split: str,
-    rng: np.random.Generator,
-    counts: dict,
-    cohort: District,
+    tmp: Path, crops: list[_Crop], split: str, rng: np.random.Generator, counts: dict
 ) -> None:
     index: dict[tuple[int, int, int], int] = {}
 
-    def name(c: _Crop, pid: int) -> str:
+    def write(folder: str, c: _Crop, pid: int, *counters: str) -> None:
         key = (c.cam, c.seq, c.frame)
         index[key] = index.get(key, 0) + 1
         label = "-1" if pid < 0 else f"{pid:04d}"
-        return f"{label}_c{c.cam}s{c.seq}_{c.frame:06d}_{index[key]:02d}.jpg"
+        name = f"{label}_c{c.cam}s{c.seq}_{c.frame:06d}_{index[key]:02d}.jpg"
+        write_jpeg(tmp / folder / name, c.image, 92)
+        for counter in counters:
+            counts[counter] += 1
 
     if split == "train":
         for c in crops:
             if c.visibility >= JUNK_VISIBILITY and c.image.size:
-                write_jpeg(tmp / "bounding_box_train" / name(c, c.pid), c.image, 92)
-                counts["train_images"] += 1
+                write("bounding_box_train", c, c.pid, "train_images")
         return
-    by_id_cam: dict[tuple[int, int], list[_Crop]] = {}
+    groups_of: dict[int, dict[int, list[_Crop]]] = {}  # person -> camera -> crops
     for c in crops:
         if c.split == "distractor":
-            write_jpeg(tmp / "bounding_box_test" / name(c, 0), c.image, 92)
-            counts["distractors"] += 1
-            counts["gallery_images"] += 1
+            write("bounding_box_test", c, 0, "distractors", "gallery_images")
         elif c.visibility < JUNK_VISIBILITY:
-            write_jpeg(tmp / "bounding_box_test" / name(c, -1), c.image, 92)
-            counts["junk"] += 1
-            counts["gallery_images"] += 1
+            write("bounding_box_test", c, -1, "junk", "gallery_images")
         else:
-            by_id_cam.setdefault((c.pid, c.cam), []).append(c)
-    groups_of: dict[int, dict[int, list[_Crop]]] = {}
-    for (pid, cam), group in by_id_cam.items():
-        groups_of.setdefault(pid, {})[cam] = group
+            groups_of.setdefault(c.pid, {}).setdefault(c.cam, []).append(c)
     for pid in sorted(groups_of):
         groups = groups_of[pid]
         queries = _pick_queries(groups, rng)
         for cam in sorted(groups):
             group = groups[cam]
             order = rng.permutation(len(group))
-            q = group[order[0]] if cam in queries else None
-            for i in order:
-                c = group[i]
-                if c is q:
-                    write_jpeg(tmp / "query" / name(c, pid), c.image, 92)
-                    counts["query_images"] += 1
+            for rank, i in enumerate(order):
+                if rank == 0 and cam in queries:
+                    write("query", group[i], pid, "query_images")
                 else:
-                    write_jpeg(tmp / "bounding_box_test" / name(c, pid), c.image, 92)
-                    counts["gallery_images"] += 1
+                    write("bounding_box_test", group[i], pid, "gallery_images")
 
 
 def _pick_queries(groups: dict[int, list[_Crop]], rng: np.random.Generator) -> set[int]:

@@ -40,13 +40,12 @@ uniform vec3 u_sun_dir;
 uniform vec3 u_sun_rgb;
 uniform vec3 u_ambient_rgb;
 uniform int u_id;
-uniform float u_tint;
 in vec3 v_nrm;
 in vec2 v_uv;
 layout(location = 0) out vec4 f_rgb;
 layout(location = 1) out int f_id;
 void main() {
-    vec3 albedo = texture(u_tex, v_uv).rgb * u_tint;
+    vec3 albedo = texture(u_tex, v_uv).rgb;
     vec3 n = normalize(v_nrm);
     if (!gl_FrontFacing) n = -n;
     float lambert = max(dot(n, -u_sun_dir), 0.0);
@@ -179,7 +178,6 @@ class Draw:
     mesh: GpuMesh
     model: np.ndarray
     object_id: int = 0
-    tint: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -300,7 +298,7 @@ class Renderer:
             # are cleared again through a framebuffer of their own (0.0 has 0 int bits).
             aux = ctx.framebuffer([ids])
             self._targets[key] = (fbo, aux, colour, ids, zbuf)
-            if len(self._targets) > 12:  # crops come in many sizes: keep memory bounded
+            if len(self._targets) > 12:  # keep memory bounded whatever sizes callers ask for
                 for obj in self._targets.pop(next(iter(self._targets))):
                     obj.release()
         return self._targets[key]
@@ -323,7 +321,6 @@ class Renderer:
         prog["u_mvp"].write((proj_view @ d.model).T.astype(np.float32).tobytes())
         prog["u_model"].write(d.model.T.astype(np.float32).tobytes())
         prog["u_id"].value = int(d.object_id)
-        prog["u_tint"].value = float(d.tint)
         d.mesh.texture.use(0)
         d.mesh.vao.render()
 
@@ -352,14 +349,13 @@ class Renderer:
         draws: list[Draw],
         lighting: Lighting,
         shadows: list[BlobShadow] = (),
-        scene_draws: int = 0,
         with_depth: bool = True,
         background: Background | None = None,
     ) -> RenderResult:
         """Render ``draws`` and read back colour, ids and (optionally) linear depth.
 
-        The first ``scene_draws`` are the ground and buildings, drawn before the shadows so that
-        shadows fall on them; with a baked ``background`` they are not drawn at all.
+        Frames start from a copy of the baked ``background`` (the static scene) or from the sky;
+        ``shadows`` are blended onto that start before any draw, so they fall on the ground.
         """
         fbo, aux, *_ = self._target(view.width, view.height)
         if background is not None:
@@ -371,12 +367,9 @@ class Renderer:
         aux.clear(0.0, 0.0, 0.0, 0.0)
         fbo.use()
         proj_view = self._begin(view, lighting)
-        if background is None:
-            for d in draws[:scene_draws]:
-                self._draw(proj_view, d)
         if shadows:
             self._draw_shadows(proj_view, shadows)
-        for d in draws[scene_draws:]:
+        for d in draws:
             self._draw(proj_view, d)
         return self._read(view, with_depth)
 
