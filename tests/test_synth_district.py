@@ -235,3 +235,14 @@ def test_masks_hold_the_person_ids_of_the_boxes(tmp_path: Path, world_factory):
         assert mask.dtype == np.uint16
         x, y, w, h = (int(v) for v in row[2:6])
         assert (mask[y : y + h, x : x + w] == int(row[1])).any()
+
+
+def test_people_cut_by_the_frame_edge_are_not_fully_visible(district: Path):
+    cut = 0
+    for gt_file in district.glob("cameras/c*/gt/gt.txt"):
+        for row in read_gt(gt_file):
+            x, y, w, h, vis = row[2], row[3], row[4], row[5], row[8]
+            if x <= 0 or y <= 0 or x + w >= SIZE[0] or y + h >= SIZE[1]:
+                cut += 1
+                assert vis < 1.0, row
+    assert cut > 0  # the clip does show people entering and leaving the view

@@ -326,7 +326,9 @@ class DistrictRenderer:
         """
         lo, hi = p.amodal
         view = state.view
-        inside = (lo >= 0).all() and hi[0] < view.width and hi[1] < view.height
+        pts = distort_points(p.px, cam.intrinsics, cam.lens, src)
+        xi, yi = np.floor(pts[:, 0]).astype(int), np.floor(pts[:, 1]).astype(int)
+        ok = (xi >= 0) & (yi >= 0) & (xi < cam.width) & (yi < cam.height)
         overlaps = any(
             o.pid != p.pid and (o.amodal[0] < hi).all() and (o.amodal[1] > lo).all() for o in people
         )
@@ -334,11 +336,8 @@ class DistrictRenderer:
         x1, y1 = np.clip(np.ceil(hi).astype(int) + 1, 0, [view.width, view.height])
         props = state.occluder_mask[y0:y1, x0:x1].any()
         carries = any(m is not None for m in p.model.carried)
-        if inside and not overlaps and not props and not carries:
-            return 1.0  # nothing can hide this person
-        pts = distort_points(p.px, cam.intrinsics, cam.lens, src)
-        xi, yi = np.floor(pts[:, 0]).astype(int), np.floor(pts[:, 1]).astype(int)
-        ok = (xi >= 0) & (yi >= 0) & (xi < cam.width) & (yi < cam.height)
+        if ok.all() and not overlaps and not props and not carries:
+            return 1.0  # inside the frame and nothing can hide this person
         seen = np.zeros(len(pts), bool)
         seen[ok] = ids[yi[ok], xi[ok]] == p.pid
         total = p.weights.sum()
