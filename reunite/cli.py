@@ -205,4 +205,18 @@ def demo(
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    # Run as `python -m reunite.cli`, this file is `__main__`; the commands registered at the
+    # bottom belong to the imported module `reunite.cli`, so run that module's app.
+    from reunite.cli import app as registered_app
+
+    sys.exit(registered_app())
+
+
+# Commands that live in their own modules (they import the helpers above).
+from reunite.cli_eval import eval_command  # noqa: E402
+from reunite.cli_models import models_app  # noqa: E402
+from reunite.cli_train import train_command  # noqa: E402
+
+app.command("train")(train_command)
+app.command("eval")(eval_command)
+app.add_typer(models_app, name="models")

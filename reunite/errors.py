@@ -25,3 +25,32 @@ class DiskFullError(ReuniteError):
 
 class DatasetLayoutError(ReuniteError):
     """A folder does not have the expected data set layout (e.g. Market-1501)."""
+
+
+class CheckpointError(ReuniteError):
+    """A weights file (PyTorch checkpoint, ONNX model) cannot be used for a network."""
+
+
+class UnreadableCheckpointError(CheckpointError):
+    """The file is missing, truncated, or not a weights file at all; the message names it."""
+
+
+class CheckpointMismatchError(CheckpointError):
+    """The weights do not fit the network: missing, unexpected or differently shaped tensors
+    (usually another architecture or width); the message names the keys."""
+
+
+class ModelNotFoundError(ReuniteError):
+    """A model name or path that names no model; the message lists what would work."""
+
+
+class ModelIntegrityError(ReuniteError):
+    """A model file whose sha256 differs from its card (corrupt, truncated or replaced)."""
+
+
+class ModelCardError(ReuniteError):
+    """A ``card.json`` that cannot be read, or that contradicts the model it describes."""
+
+
+class DownloadError(ReuniteError):
+    """A model file could not be fetched; the message says where to put it by hand."""

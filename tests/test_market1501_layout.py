@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -13,8 +14,10 @@ from reunite.errors import DatasetLayoutError
 from reunite.evaluation.market1501 import Market1501Layout, ReidImage
 from reunite.evaluation.reid_eval import (
     evaluate_embedder,
+    evaluate_set,
     format_metrics_table,
     k_reciprocal_rerank,
+    market_eval_set,
 )
 from reunite.models.color_histogram import ColorHistogramEmbedder
 from reunite.models.embedder import cosine_distance, l2_normalise
@@ -121,6 +124,24 @@ def test_the_first_badly_named_image_is_named_in_the_error(tmp_path: Path, bad_n
         Market1501Layout(tmp_path)
 
 
+def test_a_bad_name_error_says_which_folder_and_what_the_name_should_look_like(
+    tmp_path: Path,
+) -> None:
+    write_layout(tmp_path, STANDARD_FILES)
+    cv2.imwrite(str(tmp_path / "query" / "abc.jpg"), np.zeros((8, 4, 3), np.uint8))
+    with pytest.raises(DatasetLayoutError) as error:
+        Market1501Layout(tmp_path)
+    assert str(error.value).startswith("query/abc.jpg: name does not match PPPP_cCsS_FFFFFF_NN.jpg")
+    assert "0001_c1s1_000151_01.jpg" in str(error.value)
+
+
+def test_sequence_numbers_may_have_several_digits(tmp_path: Path) -> None:
+    # Large synthetic sets number their cohorts past 9: s12 is sequence 12, not an error.
+    files = {**STANDARD_FILES, "query": ["0001_c1s12_000050_00.jpg"]}
+    layout = Market1501Layout(write_layout(tmp_path, files))
+    assert (layout.query[0].seq, layout.query[0].frame) == (12, 50)
+
+
 def test_an_empty_query_folder_is_an_error(tmp_path: Path) -> None:
     write_layout(tmp_path, {**STANDARD_FILES, "query": []})
     with pytest.raises(DatasetLayoutError, match=r"no \.jpg images"):
@@ -162,11 +183,19 @@ def test_colour_histogram_finds_every_colour_coded_person(tmp_path: Path, rerank
     assert 0.0 <= metrics["tpr@1e-4"] <= metrics["tpr@1e-3"] <= 1.0
 
 
-def test_a_corrupt_image_is_named_in_the_error(tmp_path: Path) -> None:
+def test_a_corrupt_image_is_skipped_counted_and_named(tmp_path: Path) -> None:
+    # A truncated download: one gallery file is not a JPEG any more.
     layout = colour_coded_layout(tmp_path)
-    layout.gallery[3].path.write_bytes(b"not a jpeg")
-    with pytest.raises(DatasetLayoutError, match=layout.gallery[3].path.name):
-        evaluate_embedder(ColorHistogramEmbedder(), layout)
+    broken = layout.gallery[3].path
+    broken.write_bytes(b"not a jpeg")
+
+    eval_set = market_eval_set(layout)
+    metrics = evaluate_embedder(ColorHistogramEmbedder(), layout)
+
+    assert eval_set.skipped == [f"bounding_box_test/{broken.name}: cannot be decoded"]
+    assert broken not in eval_set.gallery
+    assert metrics["num_gallery"] == 22
+    assert metrics["rank1"] == 1.0
 
 
 def test_a_layout_where_no_query_can_match_fails_before_embedding(tmp_path: Path) -> None:
@@ -235,13 +264,23 @@ def clustered_features(seed: int) -> tuple[np.ndarray, np.ndarray]:
     return l2_normalise(centres[people] + rng.normal(size=(60, 16))), people
 
 
+@pytest.mark.parametrize(("k1", "k2"), [(8, 3), (20, 6)])  # (20, 6): the paper's setting
 @pytest.mark.parametrize("seed", range(2))
-def test_rerank_matches_a_literal_transcription_of_the_paper(seed: int) -> None:
+def test_rerank_matches_a_literal_transcription_of_the_paper(seed: int, k1: int, k2: int) -> None:
     features, _ = clustered_features(seed)
     query, gallery = features[:15], features[15:]
     np.testing.assert_allclose(
-        k_reciprocal_rerank(query, gallery, k1=8, k2=3, lambda_=0.3),
-        paper_rerank(query, gallery, k1=8, k2=3, lambda_=0.3),
+        k_reciprocal_rerank(query, gallery, k1=k1, k2=k2, lambda_=0.3),
+        paper_rerank(query, gallery, k1=k1, k2=k2, lambda_=0.3),
+        atol=1e-5,
+    )
+
+
+def test_rerank_defaults_are_the_papers_k1_20_k2_6_lambda_0_3() -> None:
+    features, _ = clustered_features(seed=3)
+    np.testing.assert_allclose(
+        k_reciprocal_rerank(features[:15], features[15:]),
+        paper_rerank(features[:15], features[15:], k1=20, k2=6, lambda_=0.3),
         atol=1e-5,
     )
 
@@ -253,3 +292,112 @@ def test_rerank_with_lambda_one_is_the_plain_cosine_distance() -> None:
         cosine_distance(features[:10], features[10:]),
         atol=1e-6,
     )
+
+
+# --- evaluation sets, several models, subgroups -------------------------------------------
+
+
+def subgroup_layout(root: Path) -> Market1501Layout:
+    """Four people; queries on camera 1 in sequence 1 (pids 1, 3) or 2 (pids 2, 4)."""
+    gallery = [f"{pid:04d}_c{cam}s3_000010_00.jpg" for pid in CLOTHES for cam in (2, 3)]
+    query = [f"{pid:04d}_c1s{2 - pid % 2}_000005_00.jpg" for pid in CLOTHES]
+    files = {"bounding_box_train": [], "bounding_box_test": gallery, "query": query}
+    layout_root = write_layout(root, files)
+    (root / "identities.json").write_text(
+        json.dumps(
+            {
+                "0001": {"age_group": "child", "age": 7, "split": "test"},
+                "0002": {"age_group": "adult", "age": 30, "split": "test"},
+                "0003": {"age_group": "elderly", "age": 80, "split": "test"},
+                "0004": {"age_group": "adult", "age": 41, "split": "test"},
+            }
+        )
+    )
+    (root / "sequences.json").write_text(
+        json.dumps({"1": {"hour": 11.0, "light": "day"}, "2": {"hour": 22.5, "light": "night"}})
+    )
+    return Market1501Layout(layout_root)
+
+
+def test_queries_are_grouped_by_age_group_and_by_the_light_of_their_sequence(
+    tmp_path: Path,
+) -> None:
+    eval_set = market_eval_set(subgroup_layout(tmp_path))
+
+    age, light = eval_set.subgroups["age_group"], eval_set.subgroups["light"]
+    assert list(age) == ["child", "adult", "elderly"]  # reading order, not file order
+    assert age["adult"].tolist() == [False, True, False, True]
+    assert light["day"].tolist() == [True, False, True, False]  # pids 1 and 3 are in s1
+    assert light["night"].tolist() == [False, True, False, True]
+
+
+def test_subgroup_figures_are_reported_per_model(tmp_path: Path) -> None:
+    (result,) = evaluate_set([ColorHistogramEmbedder()], market_eval_set(subgroup_layout(tmp_path)))
+
+    assert result.subgroups["age_group"]["adult"]["num_query"] == 2
+    assert result.subgroups["light"]["night"]["num_valid_query"] == 2
+    assert result.subgroups["age_group"]["child"]["rank1"] == 1.0
+
+
+def test_a_set_without_description_files_has_no_subgroups(tmp_path: Path) -> None:
+    # Real Market-1501 ships no identities.json / sequences.json: no error, no subgroups.
+    assert market_eval_set(colour_coded_layout(tmp_path)).subgroups == {}
+
+
+@pytest.mark.parametrize("content", ["{not json", '["0001", "0002"]'])
+def test_a_malformed_description_file_is_named_in_the_error(tmp_path: Path, content: str) -> None:
+    layout = subgroup_layout(tmp_path)
+    (tmp_path / "identities.json").write_text(content)
+    with pytest.raises(DatasetLayoutError, match=r"identities\.json"):
+        market_eval_set(layout)
+
+
+def test_a_query_sample_keeps_the_whole_gallery_and_its_subgroups_aligned(tmp_path: Path) -> None:
+    full = market_eval_set(subgroup_layout(tmp_path))
+    sample = full.sample_queries(2, seed=1)
+
+    assert len(sample.query) == 2 and sample.gallery == full.gallery
+    picked = [full.query_labels.index(label) for label in sample.query_labels]
+    assert sample.q_pids.tolist() == full.q_pids[picked].tolist()
+    assert sample.subgroups["light"]["night"].tolist() == (
+        full.subgroups["light"]["night"][picked].tolist()
+    )
+    assert full.sample_queries(10) is full  # asking for more than there are keeps them all
+
+
+def test_several_models_are_evaluated_side_by_side_with_distinct_names(tmp_path: Path) -> None:
+    eval_set = market_eval_set(colour_coded_layout(tmp_path))
+    results = evaluate_set(
+        [ColorHistogramEmbedder(), ColorHistogramEmbedder(0.5), ColorHistogramEmbedder()], eval_set
+    )
+    assert [r.name for r in results] == [
+        "color_histogram",
+        "color_histogram_centre50",
+        "color_histogram (2)",
+    ]
+    assert results[0].metrics == results[2].metrics
+
+
+def test_verification_figures_use_plain_cosine_distances_even_when_re_ranking(
+    tmp_path: Path,
+) -> None:
+    # A live alert cannot re-rank, so the calibrated threshold must not depend on --rerank.
+    eval_set = market_eval_set(colour_coded_layout(tmp_path))
+    (plain,) = evaluate_set([ColorHistogramEmbedder()], eval_set)
+    (reranked,) = evaluate_set([ColorHistogramEmbedder()], eval_set, rerank=True)
+
+    assert plain.threshold == reranked.threshold
+    assert plain.threshold.data == str(tmp_path)
+    assert plain.metrics["thr@1e-3"] == reranked.metrics["thr@1e-3"]
+    assert plain.threshold.cosine_distance == plain.metrics["thr@1e-3"]
+
+
+def test_top_matches_of_each_query_are_kept_for_failure_sheets(tmp_path: Path) -> None:
+    eval_set = market_eval_set(colour_coded_layout(tmp_path))
+    (result,) = evaluate_set([ColorHistogramEmbedder()], eval_set)
+
+    assert result.top_indices.shape == (4, 10)
+    # Every query's four images of itself (cameras 2 and 3) come first.
+    for q, pid in enumerate(eval_set.q_pids):
+        assert (eval_set.g_pids[result.top_indices[q, :4]] == pid).all()
+    assert np.all(np.diff(result.top_distances, axis=1) >= 0)

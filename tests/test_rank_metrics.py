@@ -1,12 +1,15 @@
-"""Specification of the re-ID metrics: Market-1501 CMC/mAP protocol, mINP and TPR at fixed FPR."""
+"""Specification of the re-ID metrics: Market-1501 CMC/mAP protocol, mINP, TPR at fixed FPR and
+the calibrated same-person threshold, on cases small enough to work out by hand.
+
+Random cases against brute-force references are in test_rank_bruteforce.py."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from reunite.evaluation import rank as rank_module
-from reunite.evaluation.rank import evaluate_rank, tpr_at_fpr
+from reunite.evaluation.calibration import calibrate_threshold
+from reunite.evaluation.rank import evaluate_rank, score_queries, top_matches, tpr_at_fpr
 
 # Gallery shared by the hand-worked case: (pid, camid) per entry.
 GALLERY_PIDS = np.array([1, -1, 0, 1, 2, 1, 2])
@@ -54,6 +57,72 @@ def test_hand_worked_case_gives_hand_computed_cmc_map_and_minp() -> None:
     assert result.mINP == pytest.approx(1.9 / 3)
     assert result.rank(1) == pytest.approx(1 / 3)
     assert result.rank(4) == 1.0
+
+
+def test_hand_worked_case_per_query_scores() -> None:
+    # The same case query by query: q2 has no valid match (rank 0, AP and INP undefined).
+    scores = score_queries(*hand_worked_case())
+
+    assert scores.first_hit.tolist() == [2, 1, 0, 4]
+    np.testing.assert_allclose(scores.ap, [0.5, 1.0, np.nan, 0.325], equal_nan=True)
+    np.testing.assert_allclose(scores.inp, [0.5, 1.0, np.nan, 0.4], equal_nan=True)
+    assert scores.valid.tolist() == [True, True, False, True]
+
+
+def test_hand_worked_case_summary_of_a_subset_of_queries() -> None:
+    # Queries q1 and q2 only: q2 is skipped, so the figures are q1's alone.
+    subset = np.array([False, True, True, False])
+    result = score_queries(*hand_worked_case()).summarise(max_rank=3, subset=subset)
+
+    assert (result.num_valid_queries, result.num_queries) == (1, 2)
+    np.testing.assert_allclose(result.cmc, [1, 1, 1])
+    assert (result.mAP, result.mINP) == (1.0, 1.0)
+
+
+def test_hand_worked_case_without_the_same_camera_rule() -> None:
+    # As in one MOT17 sequence: q0 (pid 1, cam 1) now keeps g0 (pid 1, cam 1, 0.1) as a hit.
+    # Ranked: g0 HIT (0.1), [g1 junk], g2 neg, g3 HIT, g4 neg, g5 HIT, g6 neg -> hits at 1, 3, 5.
+    # AP = (1/1 + 2/3 + 3/5) / 3 = 0.755555...; INP = 3/5.
+    # q1 (pid 2, cam 2) keeps g4 (0.2) and g6 (0.3) -> ranks 1 and 2: AP 1, INP 1.
+    # q2 has no pid 3 anywhere; q3 is as before (it was never on a same-person camera).
+    scores = score_queries(*hand_worked_case(), exclude_same_camera=False)
+
+    assert scores.first_hit.tolist() == [1, 1, 0, 4]
+    np.testing.assert_allclose(
+        scores.ap, [(1 + 2 / 3 + 3 / 5) / 3, 1, np.nan, 0.325], equal_nan=True
+    )
+    np.testing.assert_allclose(scores.inp, [3 / 5, 1, np.nan, 0.4], equal_nan=True)
+
+
+def test_hand_worked_case_top_matches_skip_junk_and_same_camera_entries() -> None:
+    # q0 shows g2, g3, g4 (g0 same person same camera, g1 junk); q3 shows g2, g3, g5.
+    indices, distances = top_matches(*hand_worked_case(), k=3)
+
+    assert indices[0].tolist() == [2, 3, 4]
+    assert indices[3].tolist() == [2, 3, 5]
+    np.testing.assert_allclose(distances[0], [0.3, 0.4, 0.5])
+
+
+def test_top_matches_pad_short_lists() -> None:
+    # One kept entry only (the other is junk): the rest of the row is padding.
+    indices, distances = top_matches(
+        np.array([[0.2, 0.1]]), np.array([1]), np.array([2, -1]), np.array([1]), np.array([1, 1])
+    )
+    assert indices[0].tolist() == [0] + [-1] * 9
+    assert np.isnan(distances[0, 1:]).all()
+
+
+def test_pairs_at_an_infinite_distance_are_never_compared() -> None:
+    # Gallery pids 2, 1, 1, 3. q0 (pid 1): g0 neg (0.1), g2 its person (0.3); g1 (its person) and
+    # g3 are at inf -> out. One hit at rank 2: AP = INP = 1/2. (Were inf pairs ranked last, g1
+    # would be a second hit at rank 3: AP = (1/2 + 2/3) / 2 = 7/12, INP = 2/3.)
+    # q1 (pid 3): its only match g3 is at inf, so it has no comparable match and is skipped.
+    distmat = np.array([[0.1, np.inf, 0.3, np.inf], [0.2, 0.5, 0.6, np.inf]])
+    scores = score_queries(
+        distmat, np.array([1, 3]), np.array([2, 1, 1, 3]), np.array([1, 1]), np.full(4, 2)
+    )
+    assert scores.first_hit.tolist() == [2, 0]
+    assert (scores.ap[0], scores.inp[0]) == (0.5, 0.5)
 
 
 def test_same_camera_same_identity_gallery_entries_are_excluded() -> None:
@@ -119,77 +188,6 @@ def test_rank_k_outside_the_curve_is_an_error() -> None:
         result.rank(7)
 
 
-def brute_force_rank(
-    distmat: np.ndarray,
-    q_pids: np.ndarray,
-    g_pids: np.ndarray,
-    q_cams: np.ndarray,
-    g_cams: np.ndarray,
-    max_rank: int,
-) -> tuple[np.ndarray, float, float, int]:
-    """The protocol written as plainly as possible: one query at a time, one entry at a time."""
-    cmc = np.zeros(max_rank)
-    aps, inps = [], []
-    for q in range(len(q_pids)):
-        ranked = sorted(range(len(g_pids)), key=lambda g, q=q: distmat[q, g])
-        kept = [
-            g
-            for g in ranked
-            if g_pids[g] != -1 and not (g_pids[g] == q_pids[q] and g_cams[g] == q_cams[q])
-        ]
-        hits = [g_pids[g] == q_pids[q] for g in kept]
-        if not any(hits):
-            continue
-        hit_ranks = [position + 1 for position, hit in enumerate(hits) if hit]
-        first = hit_ranks[0]
-        if first <= max_rank:
-            cmc[first - 1 :] += 1
-        aps.append(np.mean([(i + 1) / r for i, r in enumerate(hit_ranks)]))
-        inps.append(len(hit_ranks) / hit_ranks[-1])
-    return cmc / len(aps), float(np.mean(aps)), float(np.mean(inps)), len(aps)
-
-
-def random_case(seed: int, num_q: int = 40, num_g: int = 120) -> tuple[np.ndarray, ...]:
-    rng = np.random.default_rng(seed)
-    q_pids = rng.integers(1, 15, num_q)
-    g_pids = rng.integers(-1, 15, num_g)  # includes junk (-1) and distractors (0)
-    q_cams = rng.integers(1, 4, num_q)
-    g_cams = rng.integers(1, 4, num_g)
-    # Negative distances and both float widths; odd seeds round to one decimal so that many
-    # distances tie, which both sides must break the same way (gallery order).
-    distmat = rng.random((num_q, num_g)) - 0.25
-    if seed % 2:
-        distmat = np.round(distmat, 1)
-    return distmat.astype(np.float32 if seed % 3 else np.float64), q_pids, g_pids, q_cams, g_cams
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_evaluate_rank_matches_a_brute_force_reference_on_random_data(seed: int) -> None:
-    case = random_case(seed)
-    cmc, mean_ap, mean_inp, num_valid = brute_force_rank(*case, max_rank=10)
-
-    result = evaluate_rank(*case, max_rank=10)
-
-    assert result.num_valid_queries == num_valid
-    np.testing.assert_allclose(result.cmc, cmc)
-    assert result.mAP == pytest.approx(mean_ap)
-    assert result.mINP == pytest.approx(mean_inp)
-
-
-def test_results_do_not_depend_on_how_queries_are_chunked(monkeypatch: pytest.MonkeyPatch) -> None:
-    case = random_case(seed=11)
-    whole = evaluate_rank(*case)
-    whole_tpr = tpr_at_fpr(*case, fprs=(0.01, 0.1))
-
-    monkeypatch.setattr(rank_module, "_CHUNK_ELEMENTS", 300)  # a few queries per chunk
-    chunked = evaluate_rank(*case)
-
-    np.testing.assert_allclose(chunked.cmc, whole.cmc)
-    assert chunked.mAP == pytest.approx(whole.mAP)
-    assert chunked.mINP == pytest.approx(whole.mINP)
-    assert tpr_at_fpr(*case, fprs=(0.01, 0.1)) == whole_tpr
-
-
 def test_tpr_at_fpr_on_a_tiny_case() -> None:
     # One query (pid 1, cam 1). Gallery, by distance:
     #   0.05 junk -> excluded;  0.15 pid 1 on cam 1 -> excluded (would be a positive otherwise)
@@ -221,17 +219,37 @@ def test_tpr_at_fpr_threshold_never_lets_tied_negatives_exceed_the_target() -> N
     assert tpr == 0.5
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_tpr_at_fpr_threshold_is_the_largest_meeting_the_target(seed: int) -> None:
-    distmat, q_pids, g_pids, q_cams, g_cams = random_case(seed, num_q=30, num_g=200)
-    valid = (g_pids[None, :] != -1) & ~(
-        (q_pids[:, None] == g_pids[None, :]) & (q_cams[:, None] == g_cams[None, :])
-    )
-    positive = valid & (q_pids[:, None] == g_pids[None, :])
-    negatives = distmat[valid & ~positive]
+def test_calibrated_threshold_of_the_tiny_case() -> None:
+    # The tiny case above at FPR 0.2: 1 of 5 negatives may pass, so the threshold sits just below
+    # the second-nearest negative (0.4) and 2 of the 3 positives pass; 8 pairs survive the rules.
+    distances = [0.05, 0.15, 0.1, 0.3, 0.5, 0.2, 0.4, 0.6, 0.8, 0.9]
+    g_pids = np.array([-1, 1, 1, 1, 1, 2, 2, 2, 2, 0])
+    g_cams = np.array([2, 1, 2, 2, 2, 2, 2, 2, 2, 2])
 
-    for fpr, (tpr, threshold) in tpr_at_fpr(distmat, q_pids, g_pids, q_cams, g_cams).items():
-        assert np.mean(negatives <= threshold) <= fpr
-        next_negative = negatives[negatives > threshold].min()
-        assert np.mean(negatives <= next_negative) > fpr
-        assert tpr == pytest.approx(np.mean(distmat[positive] <= threshold))
+    threshold = calibrate_threshold(
+        np.array([distances]), np.array([1]), g_pids, np.array([1]), g_cams, fpr=0.2, data="tiny"
+    )
+
+    assert threshold.cosine_distance == np.nextafter(0.4, 0.0)
+    assert threshold.tpr == pytest.approx(2 / 3)
+    assert (threshold.pairs, threshold.positive_pairs, threshold.negative_pairs) == (8, 3, 5)
+    assert threshold.model_dump()["data"] == "tiny"
+    assert threshold.resolved  # 5 negatives x 0.2 = one false positive can be observed
+
+
+def test_a_threshold_for_a_rarer_fpr_than_the_set_can_show_is_flagged() -> None:
+    # 5 negatives cannot resolve FPR 1e-3: the threshold is below every negative seen.
+    distmat = np.array([[0.1, 0.2, 0.3, 0.4, 0.5, 0.6]])
+    g_pids = np.array([1, 2, 2, 2, 2, 2])
+    threshold = calibrate_threshold(distmat, np.array([1]), g_pids, np.array([1]), np.full(6, 2))
+    assert threshold.cosine_distance == np.nextafter(0.2, 0.0)
+    assert not threshold.resolved
+
+
+@pytest.mark.parametrize("fpr", [0.0, 1.0, -0.1])
+def test_calibration_rejects_an_fpr_outside_zero_one(fpr: float) -> None:
+    # FPR 0 would need a threshold below every distance; FPR 1 would alert on everybody.
+    with pytest.raises(ValueError, match="fpr must be in"):
+        calibrate_threshold(
+            np.zeros((1, 2)), np.array([1]), np.array([1, 2]), np.array([1]), np.array([2, 2]), fpr
+        )

@@ -2,7 +2,8 @@
 
 ``root/bounding_box_train``, ``root/bounding_box_test`` (the gallery) and ``root/query`` hold crops
 named ``PPPP_cCsS_FFFFFF_NN.jpg``: person id (4 digits; ``-1`` marks junk, ``0000`` distractors),
-camera 1..9, sequence, frame and box index. Files that are not ``.jpg`` (the ``Thumbs.db`` shipped
+camera 1..9, sequence (one digit in Market-1501, more in larger synthetic sets), frame and box
+index. Files that are not ``.jpg`` (the ``Thumbs.db`` shipped
 with Market-1501) are ignored; a ``.jpg`` with any other name is an error, because silently dropping
 crops would change the metrics.
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from reunite.errors import DatasetLayoutError
 
-_NAME = re.compile(r"^(-1|\d{4})_c([1-9])s(\d)_(\d{6})_(\d{2})\.jpg$")
+_NAME = re.compile(r"^(-1|\d{4})_c([1-9])s(\d+)_(\d{6})_(\d{2})\.jpg$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,9 @@ class Market1501Layout:
         self.query = _parse_folder(self.root / self.QUERY_DIR)
         for name, images in ((self.GALLERY_DIR, self.gallery), (self.QUERY_DIR, self.query)):
             if not images:
-                raise DatasetLayoutError(f"no .jpg images in {self.root / name}")
+                raise DatasetLayoutError(
+                    f"no .jpg images in {name}/ of {self.root}: there is nothing to evaluate"
+                )
 
     def relabel_train(self) -> list[ReidImage]:
         """Training images with pids mapped to 0..N-1 (ascending original pid), for a classifier.
@@ -63,7 +66,7 @@ class Market1501Layout:
 def _parse_folder(folder: Path) -> list[ReidImage]:
     if not folder.is_dir():
         raise DatasetLayoutError(
-            f"missing folder {folder}: a Market-1501 layout needs "
+            f"missing folder {folder.name}/ in {folder.parent}: a Market-1501 layout needs "
             f"{Market1501Layout.TRAIN_DIR}/, {Market1501Layout.GALLERY_DIR}/ and "
             f"{Market1501Layout.QUERY_DIR}/"
         )
@@ -74,8 +77,9 @@ def _parse_folder(folder: Path) -> list[ReidImage]:
         match = _NAME.match(path.name)
         if match is None:
             raise DatasetLayoutError(
-                f"badly named image {path}: expected PPPP_cCsS_FFFFFF_NN.jpg "
-                "(e.g. 0002_c1s1_000451_03.jpg, or -1_... for junk)"
+                f"{folder.name}/{path.name}: name does not match PPPP_cCsS_FFFFFF_NN.jpg "
+                f"(person, camera 1-9, sequence, frame, box: e.g. 0001_c1s1_000151_01.jpg, or "
+                f"-1_c1s1_000151_01.jpg for junk) in {folder.parent}; rename or remove it"
             )
         pid, camid, seq, frame, _box = (int(group) for group in match.groups())
         images.append(ReidImage(path, pid, camid, seq, frame))

@@ -4,14 +4,19 @@ For each query the gallery is filtered before ranking: entries of the same ident
 same camera are excluded (matching them is tracking, not re-identification), and junk entries
 (pid -1) are excluded. Every other entry stays: pid 0 gets no special treatment, so Market-1501
 distractors (0000) are simply negatives for every real query. Queries left with no true match are
-skipped and counted.
+skipped and counted. Same-camera sets (e.g. frames of one MOT17 sequence) turn the camera rule off
+with ``exclude_same_camera=False``. A pair at an infinite (or NaN) distance is never compared: it
+is neither ranked nor counted, which lets one matrix hold several independent rankings.
 
-Rows are processed in chunks so that a 20k x 20k matrix needs only a few hundred MB beyond itself.
-Ranking is stable: tied distances keep gallery order, so results are reproducible.
+Scoring is per query (``score_queries``), so the same ranking yields the overall figures, figures
+for any subgroup of queries, and the worst queries for a failure sheet. Rows are processed in
+chunks so that a 20k x 20k matrix needs only a few hundred MB beyond itself. Ranking is stable:
+tied distances keep gallery order, so results are reproducible.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -25,18 +30,115 @@ _CHUNK_ELEMENTS = 1 << 22
 
 @dataclass(frozen=True)
 class RankResult:
-    """CMC curve (``cmc[k-1]`` = rank-k accuracy), mAP and mINP as fractions in 0..1."""
+    """CMC curve (``cmc[k-1]`` = rank-k accuracy), mAP and mINP as fractions in 0..1.
+
+    Averages are over the ``num_valid_queries`` queries that have a true match; the other
+    ``num_queries - num_valid_queries`` are skipped, not counted as failures.
+    """
 
     cmc: np.ndarray
     mAP: float
     mINP: float
     num_valid_queries: int
+    num_queries: int
 
     def rank(self, k: int) -> float:
         """Rank-k accuracy: the fraction of valid queries with a true match in the top k."""
         if not 1 <= k <= len(self.cmc):
             raise ValueError(f"rank k must be in 1..{len(self.cmc)}, got {k}")
         return float(self.cmc[k - 1])
+
+
+@dataclass(frozen=True)
+class QueryScores:
+    """What the ranking gave each query; the raw material of every averaged figure.
+
+    ``first_hit`` is the 1-based rank of the query's first true match among its kept gallery
+    entries, 0 when it has none (the query is not valid). ``ap`` is its average precision and
+    ``inp`` its inverse negative penalty (Ye et al. 2021: number of true matches over the rank of
+    the last one); both are NaN for queries that are not valid.
+    """
+
+    first_hit: np.ndarray
+    ap: np.ndarray
+    inp: np.ndarray
+
+    @property
+    def valid(self) -> np.ndarray:
+        return self.first_hit > 0
+
+    def summarise(self, max_rank: int = 50, subset: np.ndarray | None = None) -> RankResult:
+        """CMC up to ``max_rank``, mAP and mINP over the valid queries (of ``subset``, a mask).
+
+        Raises ValueError if no query (of the subset) is valid.
+        """
+        if max_rank < 1:
+            raise ValueError(f"max_rank must be at least 1, got {max_rank}")
+        chosen = np.ones(len(self.first_hit), bool) if subset is None else np.asarray(subset)
+        if chosen.shape != self.first_hit.shape or chosen.dtype != bool:
+            raise ValueError(f"subset must be a boolean mask of {len(self.first_hit)} queries")
+        valid = self.valid & chosen
+        num_valid = int(valid.sum())
+        if num_valid == 0:
+            raise ValueError(
+                "no query has a true match in the gallery (a match of the same person on the "
+                "query's own camera does not count)"
+            )
+        first = self.first_hit[valid]
+        counts = np.bincount(first[first <= max_rank] - 1, minlength=max_rank)
+        return RankResult(
+            cmc=np.cumsum(counts) / num_valid,
+            mAP=float(self.ap[valid].mean()),
+            mINP=float(self.inp[valid].mean()),
+            num_valid_queries=num_valid,
+            num_queries=int(chosen.sum()),
+        )
+
+    @staticmethod
+    def concatenate(parts: Sequence[QueryScores]) -> QueryScores:
+        """Scores of several independent rankings (e.g. one per sequence), pooled."""
+        return QueryScores(
+            first_hit=np.concatenate([p.first_hit for p in parts]),
+            ap=np.concatenate([p.ap for p in parts]),
+            inp=np.concatenate([p.inp for p in parts]),
+        )
+
+
+def score_queries(
+    distmat: np.ndarray,
+    q_pids: np.ndarray,
+    g_pids: np.ndarray,
+    q_camids: np.ndarray,
+    g_camids: np.ndarray,
+    *,
+    exclude_same_camera: bool = True,
+) -> QueryScores:
+    """Rank every query's gallery (smaller distance = more similar) and score it.
+
+    AP is the mean, over a query's true matches, of the precision at each match's rank.
+    """
+    arrays = _check_inputs(distmat, q_pids, g_pids, q_camids, g_camids)
+    num_q = distmat.shape[0]
+    first_hit = np.zeros(num_q, dtype=np.int64)
+    ap = np.full(num_q, np.nan)
+    inp = np.full(num_q, np.nan)
+    for rows, positive, valid in _chunks(distmat, *arrays, exclude_same_camera):
+        order = _stable_argsort(distmat[rows])
+        valid = np.take_along_axis(valid, order, axis=1)
+        hit = np.take_along_axis(positive, order, axis=1) & valid
+        num_hits = hit.sum(axis=1)
+        scored = np.flatnonzero(num_hits > 0)
+        valid, hit, num_hits = valid[scored], hit[scored], num_hits[scored]
+        index = rows.start + scored
+
+        # 1-based rank of each entry among the valid (kept) gallery entries of its query.
+        rank_of = np.cumsum(valid, axis=1)
+        hits_so_far = np.cumsum(hit, axis=1)
+        precision = np.divide(hits_so_far, rank_of, out=np.zeros(hit.shape), where=hit)
+        ap[index] = precision.sum(axis=1) / num_hits
+        inp[index] = num_hits / np.where(hit, rank_of, 0).max(axis=1)
+        first_hit[index] = np.where(hit, rank_of, np.iinfo(np.int64).max).min(axis=1)
+    return QueryScores(first_hit=first_hit, ap=ap, inp=inp)
 
 
 def evaluate_rank(
@@ -46,48 +148,62 @@ def evaluate_rank(
     q_camids: np.ndarray,
     g_camids: np.ndarray,
     max_rank: int = 50,
+    *,
+    exclude_same_camera: bool = True,
 ) -> RankResult:
-    """CMC, mAP and mINP of a (Q, G) distance matrix; smaller distance means more similar.
-
-    AP is the mean, over a query's true matches, of the precision at each match's rank. INP
-    (Ye et al. 2021) is the number of true matches divided by the rank of the last one: how much
-    of the list an operator must read to find them all. Raises ValueError if no query is valid.
-    """
-    q_pids, g_pids, q_camids, g_camids = _check_inputs(distmat, q_pids, g_pids, q_camids, g_camids)
+    """CMC, mAP and mINP of a (Q, G) distance matrix. Raises ValueError if no query is valid."""
     if max_rank < 1:
         raise ValueError(f"max_rank must be at least 1, got {max_rank}")
-
-    first_hit_counts = np.zeros(max_rank, dtype=np.int64)
-    ap_sum = inp_sum = 0.0
-    num_valid = 0
-    for rows, positive, valid in _chunks(distmat, q_pids, g_pids, q_camids, g_camids):
-        order = _stable_argsort(distmat[rows])
-        valid = np.take_along_axis(valid, order, axis=1)
-        hit = np.take_along_axis(positive, order, axis=1) & valid
-        num_hits = hit.sum(axis=1)
-        has_hit = num_hits > 0
-        valid, hit, num_hits = valid[has_hit], hit[has_hit], num_hits[has_hit]
-        num_valid += int(has_hit.sum())
-
-        # 1-based rank of each entry among the valid (kept) gallery entries of its query.
-        rank_of = np.cumsum(valid, axis=1)
-        hits_so_far = np.cumsum(hit, axis=1)
-        precision = np.divide(hits_so_far, rank_of, out=np.zeros(hit.shape), where=hit)
-        ap_sum += float((precision.sum(axis=1) / num_hits).sum())
-        last_hit_rank = np.where(hit, rank_of, 0).max(axis=1)
-        inp_sum += float((num_hits / last_hit_rank).sum())
-        first_hit_rank = np.where(hit, rank_of, np.iinfo(np.int64).max).min(axis=1)
-        counts = np.bincount(first_hit_rank[first_hit_rank <= max_rank] - 1, minlength=max_rank)
-        first_hit_counts += counts
-
-    if num_valid == 0:
-        raise ValueError("no query has a true match in the gallery from another camera")
-    return RankResult(
-        cmc=np.cumsum(first_hit_counts) / num_valid,
-        mAP=ap_sum / num_valid,
-        mINP=inp_sum / num_valid,
-        num_valid_queries=num_valid,
+    scores = score_queries(
+        distmat, q_pids, g_pids, q_camids, g_camids, exclude_same_camera=exclude_same_camera
     )
+    return scores.summarise(max_rank)
+
+
+def top_matches(
+    distmat: np.ndarray,
+    q_pids: np.ndarray,
+    g_pids: np.ndarray,
+    q_camids: np.ndarray,
+    g_camids: np.ndarray,
+    k: int = 10,
+    *,
+    exclude_same_camera: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's ``k`` nearest kept gallery entries, as a reviewer would see the list.
+
+    Returns (indices, distances), both (Q, k), nearest first, in the stable order the metrics use;
+    rows with fewer than ``k`` kept entries are padded with index -1 and distance NaN.
+    """
+    arrays = _check_inputs(distmat, q_pids, g_pids, q_camids, g_camids)
+    num_q = distmat.shape[0]
+    indices = np.full((num_q, k), -1, dtype=np.int64)
+    distances = np.full((num_q, k), np.nan)
+    for rows, _positive, valid in _chunks(distmat, *arrays, exclude_same_camera):
+        order = _stable_argsort(distmat[rows])
+        kept = np.take_along_axis(valid, order, axis=1)
+        slot = np.cumsum(kept, axis=1) - 1  # position of each kept entry in the shown list
+        row, column = np.nonzero(kept & (slot < k))
+        picked = order[row, column]
+        indices[rows.start + row, slot[row, column]] = picked
+        distances[rows.start + row, slot[row, column]] = distmat[rows.start + row, picked]
+    return indices, distances
+
+
+def count_valid_pairs(
+    distmat: np.ndarray,
+    q_pids: np.ndarray,
+    g_pids: np.ndarray,
+    q_camids: np.ndarray,
+    g_camids: np.ndarray,
+) -> tuple[int, int]:
+    """(positive, negative) query-gallery pairs that survive the ranking exclusions."""
+    arrays = _check_inputs(distmat, q_pids, g_pids, q_camids, g_camids)
+    positives = negatives = 0
+    for _rows, positive, valid in _chunks(distmat, *arrays, True):
+        positives += int((valid & positive).sum())
+        negatives += int((valid & ~positive).sum())
+    return positives, negatives
 
 
 def tpr_at_fpr(
@@ -106,20 +222,19 @@ def tpr_at_fpr(
     the target, so it can be used directly to calibrate an alert. Only the few smallest negative
     distances are kept, never all Q x G of them.
     """
-    q_pids, g_pids, q_camids, g_camids = _check_inputs(distmat, q_pids, g_pids, q_camids, g_camids)
+    arrays = _check_inputs(distmat, q_pids, g_pids, q_camids, g_camids)
     if not fprs or not all(0.0 < f <= 1.0 for f in fprs):
         raise ValueError(f"fprs must be non-empty and each in (0, 1], got {fprs}")
 
-    arrays = (q_pids, g_pids, q_camids, g_camids)
-    # Two passes over the masks (cheap) rather than holding Q x G of them in memory.
-    num_negatives = sum(int((v & ~p).sum()) for _, p, v in _chunks(distmat, *arrays))
+    _, num_negatives = count_valid_pairs(distmat, *arrays)
     if num_negatives == 0:
         raise ValueError("no valid negative pair: every gallery entry matches every query")
-    # The threshold for a target FPR sits just below the (k+1)-th smallest negative distance.
-    keep = min(num_negatives, int(max(fprs) * num_negatives) + 1)
+    allowed = {fpr: _allowed_false_positives(fpr, num_negatives) for fpr in fprs}
+    # The threshold for a target FPR sits just below the (allowed+1)-th smallest negative distance.
+    keep = min(num_negatives, max(allowed.values()) + 1)
     positives: list[np.ndarray] = []
     smallest_negatives = np.empty(0, dtype=distmat.dtype)
-    for rows, positive, valid in _chunks(distmat, *arrays):
+    for rows, positive, valid in _chunks(distmat, *arrays, True):
         block = distmat[rows]
         positives.append(block[positive & valid])
         negatives = np.concatenate([smallest_negatives, block[valid & ~positive]])
@@ -133,15 +248,19 @@ def tpr_at_fpr(
 
     result: dict[float, tuple[float, float]] = {}
     for fpr in fprs:
-        allowed = int(fpr * num_negatives)
-        if allowed >= num_negatives:
+        if allowed[fpr] >= num_negatives:
             threshold = np.inf
         else:
-            boundary = smallest_negatives[allowed]
+            boundary = smallest_negatives[allowed[fpr]]
             threshold = float(np.nextafter(boundary, -np.inf, dtype=boundary.dtype))
         tpr = float(np.count_nonzero(positive_distances <= threshold) / len(positive_distances))
         result[fpr] = (tpr, float(threshold))
     return result
+
+
+def _allowed_false_positives(fpr: float, num_negatives: int) -> int:
+    """floor(fpr * n), robust to products like 0.29 * 100 = 28.999999999999996."""
+    return min(num_negatives, math.floor(fpr * num_negatives * (1 + 1e-12)))
 
 
 def _check_inputs(
@@ -184,16 +303,19 @@ def _chunks(
     g_pids: np.ndarray,
     q_camids: np.ndarray,
     g_camids: np.ndarray,
+    exclude_same_camera: bool,
 ) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
     """Yield (query rows, positive mask, valid mask) in gallery order, a block of queries at a time.
 
-    ``positive`` marks same-pid entries; ``valid`` marks entries that take part in the ranking.
+    ``positive`` marks same-pid entries; ``valid`` marks entries that take part in the ranking:
+    not junk, not the query's person on the query's camera (if excluded), at a finite distance.
     """
     num_q, num_g = distmat.shape
     step = max(1, _CHUNK_ELEMENTS // max(1, num_g))
     for start in range(0, num_q, step):
         rows = slice(start, min(start + step, num_q))
         positive = q_pids[rows, None] == g_pids[None, :]
-        same_camera = q_camids[rows, None] == g_camids[None, :]
-        valid = ~(positive & same_camera) & (g_pids != JUNK_PID)[None, :]
+        valid = np.isfinite(distmat[rows]) & (g_pids != JUNK_PID)[None, :]
+        if exclude_same_camera:
+            valid &= ~(positive & (q_camids[rows, None] == g_camids[None, :]))
         yield rows, positive, valid

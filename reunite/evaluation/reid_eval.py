@@ -1,26 +1,208 @@
-"""Evaluate an embedder on a Market-1501-style data set: the numbers the benchmark table reports.
+"""Evaluate embedders on labelled crops: the figures of the benchmark table and ``reunite eval``.
 
-This is the one place that reads images, embeds them and hands a distance matrix to the pure
-metrics in ``rank``. Optional k-reciprocal re-ranking (Zhong et al., CVPR 2017) is here too: it is
-an offline, whole-gallery transformation of the distances, useful to compare with published
-figures but not something a live alert can use.
+This is the one place that reads images, embeds them and hands distance matrices to the pure
+metrics in ``rank``. An ``EvalSet`` says what is ranked against what (a Market-1501 test split
+from ``market_eval_set``, or the MOT17 sanity set from ``mot_sanity``); ``evaluate_set`` embeds it
+with one or several models and returns, per model, the figures, the per-query scores and each
+query's top matches (enough for failure sheets without keeping a Q x G matrix per model).
+
+Optional k-reciprocal re-ranking (Zhong et al., CVPR 2017) is here too: it is an offline,
+whole-gallery transformation of the distances, useful to compare with published figures but not
+something a live alert can use. Verification figures (TPR at fixed FPR) and the calibrated alert
+threshold are therefore always computed on the plain cosine distances.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from reunite.errors import DatasetLayoutError
-from reunite.evaluation.market1501 import Market1501Layout, ReidImage
-from reunite.evaluation.rank import JUNK_PID, evaluate_rank, tpr_at_fpr
+from reunite.errors import DatasetLayoutError, InvalidOptionError
+from reunite.evaluation.calibration import DEFAULT_FPR, SamePersonThreshold, calibrate_threshold
+from reunite.evaluation.market1501 import Market1501Layout
+from reunite.evaluation.rank import JUNK_PID, QueryScores, score_queries, top_matches, tpr_at_fpr
+from reunite.evaluation.subgroups import Subgroups, query_subgroups, subgroup_metrics
 from reunite.models.embedder import Embedder, cosine_distance
 
 FPRS = (1e-3, 1e-4)
 CMC_RANKS = (1, 5, 10, 20)
+CURVE_RANKS = 50  # length of the stored CMC curve
+TOP_K = 10  # matches kept per query for ranked-results sheets
 _READ_BATCH = 256  # images held in memory at once while embedding
+
+Crop = Path | np.ndarray
+"""A crop file, or a BGR uint8 crop already in memory (cut from a video frame)."""
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``, as the CLI's progress bars take it."""
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalSet:
+    """What one evaluation ranks: query and gallery crops, who they show, which camera saw them.
+
+    ``protocol`` names the rules it is ranked under. ``exclude_same_camera`` applies the
+    Market-1501 rule (a same-person gallery entry from the query's own camera is not a match);
+    sets from a single camera turn it off. ``q_blocks`` and ``g_blocks``, when given, split the set
+    into independent rankings (one per video sequence): a query is only ranked against the gallery
+    of its own block. ``skipped`` lists images left out because they could not be read, and why.
+    """
+
+    name: str
+    query: list[Crop]
+    gallery: list[Crop]
+    q_pids: np.ndarray
+    g_pids: np.ndarray
+    q_camids: np.ndarray
+    g_camids: np.ndarray
+    query_labels: list[str]
+    gallery_labels: list[str]
+    protocol: str = "market1501"
+    exclude_same_camera: bool = True
+    q_blocks: np.ndarray | None = None
+    g_blocks: np.ndarray | None = None
+    subgroups: Subgroups = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+    def sample_queries(self, count: int | None, seed: int = 0) -> EvalSet:
+        """A seeded random sample of ``count`` queries (all if None or more); gallery unchanged.
+
+        For a quick look: the gallery stays whole, so the ranking task is the same.
+        """
+        if count is None or count >= len(self.query):
+            return self
+        keep = np.sort(np.random.default_rng(seed).choice(len(self.query), count, replace=False))
+        return replace(
+            self,
+            query=[self.query[i] for i in keep],
+            q_pids=self.q_pids[keep],
+            q_camids=self.q_camids[keep],
+            query_labels=[self.query_labels[i] for i in keep],
+            q_blocks=None if self.q_blocks is None else self.q_blocks[keep],
+            subgroups={
+                kind: {group: mask[keep] for group, mask in masks.items()}
+                for kind, masks in self.subgroups.items()
+            },
+        )
+
+    @property
+    def ids(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return self.q_pids, self.g_pids, self.q_camids, self.g_camids
+
+    def check_scorable(self) -> None:
+        """Fail before the (slow) embedding if no query could ever be scored."""
+        q_blocks = np.zeros(len(self.query), int) if self.q_blocks is None else self.q_blocks
+        g_blocks = np.zeros(len(self.gallery), int) if self.g_blocks is None else self.g_blocks
+        cameras_of: dict[tuple[int, int], set[int]] = {}
+        for block, pid, camid in zip(g_blocks, self.g_pids, self.g_camids, strict=True):
+            cameras_of.setdefault((int(block), int(pid)), set()).add(int(camid))
+        for block, pid, camid in zip(q_blocks, self.q_pids, self.q_camids, strict=True):
+            cameras = cameras_of.get((int(block), int(pid)), set())
+            if self.exclude_same_camera:
+                cameras = cameras - {int(camid)}
+            if pid != JUNK_PID and cameras:
+                return
+        where = " from another camera" if self.exclude_same_camera else ""
+        raise DatasetLayoutError(
+            f"no query of {self.name} has a gallery image of the same person{where}: "
+            "nothing can be scored"
+        )
+
+
+@dataclass
+class ModelResult:
+    """One model's evaluation: figures, per-query scores and what each query's list shows.
+
+    ``top_indices`` / ``top_distances`` (Q, TOP_K) are each query's nearest kept gallery entries
+    (index -1 / NaN as padding). ``threshold`` is None for sets without cross-camera pairs.
+    """
+
+    name: str
+    metrics: dict[str, float | int]
+    cmc: np.ndarray
+    scores: QueryScores
+    top_indices: np.ndarray
+    top_distances: np.ndarray
+    threshold: SamePersonThreshold | None
+    subgroups: dict[str, dict[str, dict[str, float | int]]]
+
+    def to_json(self) -> dict:
+        return {
+            "metrics": self.metrics,
+            "cmc": [round(float(v), 6) for v in self.cmc],
+            "threshold": None if self.threshold is None else self.threshold.model_dump(),
+            "subgroups": self.subgroups,
+        }
+
+
+def market_eval_set(layout: Market1501Layout, progress: Progress | None = None) -> EvalSet:
+    """The test split (query against bounding_box_test) of a Market-1501 layout.
+
+    Images that cannot be decoded are left out, named in ``skipped`` and logged: one bad file
+    should not cost a whole evaluation run, but it must not go unnoticed either.
+    """
+    queries = list(layout.query)
+    skipped: list[str] = []
+    total = len(queries) + len(layout.gallery)
+    kept = []
+    for done, image in enumerate([*queries, *layout.gallery], start=1):
+        if cv2.imread(str(image.path), cv2.IMREAD_COLOR) is None:
+            skipped.append(f"{image.path.parent.name}/{image.path.name}: cannot be decoded")
+            log.warning("skipping an unreadable image", extra={"path": str(image.path)})
+        else:
+            kept.append(image)
+        if progress is not None and (done % 500 == 0 or done == total):
+            progress("checking images", done, total)
+    kept_set = set(kept)
+    queries = [image for image in queries if image in kept_set]
+    gallery = [image for image in layout.gallery if image in kept_set]
+    if not queries:
+        raise DatasetLayoutError(f"no readable query image in {layout.root / layout.QUERY_DIR}")
+    if not gallery:
+        raise DatasetLayoutError(f"no readable gallery image in {layout.root / layout.GALLERY_DIR}")
+    return EvalSet(
+        name=str(layout.root),
+        query=[image.path for image in queries],
+        gallery=[image.path for image in gallery],
+        q_pids=np.array([image.pid for image in queries]),
+        g_pids=np.array([image.pid for image in gallery]),
+        q_camids=np.array([image.camid for image in queries]),
+        g_camids=np.array([image.camid for image in gallery]),
+        query_labels=[image.path.name for image in queries],
+        gallery_labels=[image.path.name for image in gallery],
+        subgroups=query_subgroups(layout.root, queries),
+        skipped=skipped,
+    )
+
+
+def evaluate_set(
+    embedders: Sequence[Embedder],
+    eval_set: EvalSet,
+    rerank: bool = False,
+    progress: Progress | None = None,
+) -> list[ModelResult]:
+    """Embed ``eval_set`` with each model and score it; models keep their order.
+
+    Two models with the same name get " (2)", " (3)" appended so the results stay apart.
+    Raises InvalidOptionError for re-ranking a set that is ranked per block, and
+    DatasetLayoutError when the set cannot be scored.
+    """
+    if rerank and eval_set.q_blocks is not None:
+        raise InvalidOptionError(
+            f"re-ranking does not apply to {eval_set.name}: it is ranked per sequence, and "
+            "k-reciprocal neighbourhoods would mix the sequences"
+        )
+    eval_set.check_scorable()
+    return [
+        _evaluate_model(name, embedder, eval_set, rerank, progress)
+        for name, embedder in zip(_unique_names(embedders), embedders, strict=True)
+    ]
 
 
 def evaluate_embedder(
@@ -28,33 +210,10 @@ def evaluate_embedder(
 ) -> dict[str, float | int]:
     """Rank-k, mAP, mINP (fractions 0..1) and TPR at fixed FPRs with their distance thresholds.
 
-    Keys: ``rank1 rank5 rank10 rank20 mAP mINP num_query num_valid_query num_gallery`` and, per
-    FPR, ``tpr@1e-3`` / ``thr@1e-3`` (a pair is "same person" when its distance <= thr). With
-    ``rerank`` the thresholds are in re-ranked distance units and do not transfer to live matching.
+    Keys: ``rank1 rank5 rank10 rank20 mAP mINP``, per FPR ``tpr@1e-3`` / ``thr@1e-3`` (a pair
+    is "same person" when its cosine distance <= thr), ``num_query num_valid_query num_gallery``.
     """
-    _check_queries_can_match(layout)
-    query = _embed_images(embedder, layout.query)
-    gallery = _embed_images(embedder, layout.gallery)
-    distmat = k_reciprocal_rerank(query, gallery) if rerank else cosine_distance(query, gallery)
-    ids = (
-        np.array([image.pid for image in layout.query]),
-        np.array([image.pid for image in layout.gallery]),
-        np.array([image.camid for image in layout.query]),
-        np.array([image.camid for image in layout.gallery]),
-    )
-    ranks = evaluate_rank(distmat, *ids, max_rank=max(CMC_RANKS))
-    metrics: dict[str, float | int] = {f"rank{k}": ranks.rank(k) for k in CMC_RANKS}
-    metrics |= {
-        "mAP": ranks.mAP,
-        "mINP": ranks.mINP,
-        "num_query": len(layout.query),
-        "num_valid_query": ranks.num_valid_queries,
-        "num_gallery": len(layout.gallery),
-    }
-    for fpr, (tpr, threshold) in tpr_at_fpr(distmat, *ids, fprs=FPRS).items():
-        label = np.format_float_scientific(fpr, trim="-", exp_digits=1)
-        metrics |= {f"tpr@{label}": tpr, f"thr@{label}": threshold}
-    return metrics
+    return evaluate_set([embedder], market_eval_set(layout), rerank)[0].metrics
 
 
 def format_metrics_table(rows: dict[str, dict[str, float | int]]) -> str:
@@ -65,7 +224,7 @@ def format_metrics_table(rows: dict[str, dict[str, float | int]]) -> str:
         "|" + "---|" * (len(columns) + 1),
     ]
     for name, metrics in rows.items():
-        cells = [_format_cell(metrics.get(column)) for column in columns]
+        cells = [format_cell(metrics.get(column)) for column in columns]
         lines.append("| " + " | ".join([name, *cells]) + " |")
     return "\n".join(lines) + "\n"
 
@@ -160,37 +319,88 @@ def _reciprocal_sets(nearest: np.ndarray, k: int) -> list[set[int]]:
     return [set(row[mask].tolist()) for row, mask in zip(forward, is_mutual, strict=True)]
 
 
-def _check_queries_can_match(layout: Market1501Layout) -> None:
-    """Fail before the (slow) embedding if no query could ever be scored."""
-    cameras_of: dict[int, set[int]] = {}
-    for image in layout.gallery:
-        cameras_of.setdefault(image.pid, set()).add(image.camid)
-    if not any(
-        image.pid != JUNK_PID and cameras_of.get(image.pid, set()) - {image.camid}
-        for image in layout.query
-    ):
-        raise DatasetLayoutError(
-            f"no query in {layout.root / layout.QUERY_DIR} has a gallery image of the same person "
-            f"from another camera in {layout.root / layout.GALLERY_DIR}: nothing can be scored"
-        )
+def _evaluate_model(
+    name: str,
+    embedder: Embedder,
+    eval_set: EvalSet,
+    rerank: bool,
+    progress: Progress | None,
+) -> ModelResult:
+    query = _embed(embedder, eval_set.query, progress, f"{name}: query")
+    gallery = _embed(embedder, eval_set.gallery, progress, f"{name}: gallery")
+    cosine = cosine_distance(query, gallery)
+    distmat = k_reciprocal_rerank(query, gallery) if rerank else cosine
+    if eval_set.q_blocks is not None and eval_set.g_blocks is not None:
+        # Pairs at an infinite distance are never compared (see rank): one ranking per block.
+        same_block = eval_set.q_blocks[:, None] == eval_set.g_blocks[None, :]
+        distmat = np.where(same_block, distmat, np.float32(np.inf)).astype(np.float32)
+    ids = eval_set.ids
+    exclude = eval_set.exclude_same_camera
+    try:
+        scores = score_queries(distmat, *ids, exclude_same_camera=exclude)
+        ranks = scores.summarise(CURVE_RANKS)
+        metrics: dict[str, float | int] = {f"rank{k}": ranks.rank(k) for k in CMC_RANKS}
+        metrics |= {"mAP": ranks.mAP, "mINP": ranks.mINP}
+        threshold = None
+        if exclude:  # a same-camera set has no cross-camera pairs to calibrate an alert on
+            for fpr, (tpr, thr) in tpr_at_fpr(cosine, *ids, fprs=FPRS).items():
+                label = np.format_float_scientific(fpr, trim="-", exp_digits=1)
+                metrics |= {f"tpr@{label}": tpr, f"thr@{label}": thr}
+            threshold = calibrate_threshold(cosine, *ids, fpr=DEFAULT_FPR, data=eval_set.name)
+    except ValueError as error:
+        raise DatasetLayoutError(f"{eval_set.name}: {error}") from error
+    metrics |= {
+        "num_query": len(eval_set.query),
+        "num_valid_query": ranks.num_valid_queries,
+        "num_gallery": len(eval_set.gallery),
+    }
+    top_indices, top_distances = top_matches(distmat, *ids, k=TOP_K, exclude_same_camera=exclude)
+    return ModelResult(
+        name=name,
+        metrics=metrics,
+        cmc=ranks.cmc,
+        scores=scores,
+        top_indices=top_indices,
+        top_distances=top_distances,
+        threshold=threshold,
+        subgroups=subgroup_metrics(scores, eval_set.subgroups),
+    )
 
 
-def _embed_images(embedder: Embedder, images: Sequence[ReidImage]) -> np.ndarray:
-    out = np.empty((len(images), embedder.dim), dtype=np.float32)
-    for start in range(0, len(images), _READ_BATCH):
-        crops = [_read(image) for image in images[start : start + _READ_BATCH]]
-        out[start : start + len(crops)] = embedder.embed(crops)
+def _unique_names(embedders: Sequence[Embedder]) -> list[str]:
+    seen: dict[str, int] = {}
+    names = []
+    for embedder in embedders:
+        seen[embedder.name] = seen.get(embedder.name, 0) + 1
+        count = seen[embedder.name]
+        names.append(embedder.name if count == 1 else f"{embedder.name} ({count})")
+    return names
+
+
+def _embed(
+    embedder: Embedder, crops: Sequence[Crop], progress: Progress | None, stage: str
+) -> np.ndarray:
+    out = np.empty((len(crops), embedder.dim), dtype=np.float32)
+    for start in range(0, len(crops), _READ_BATCH):
+        batch = [load_crop(crop) for crop in crops[start : start + _READ_BATCH]]
+        out[start : start + len(batch)] = embedder.embed(batch)
+        if progress is not None:
+            progress(stage, start + len(batch), len(crops))
     return out
 
 
-def _read(image: ReidImage) -> np.ndarray:
-    crop = cv2.imread(str(image.path), cv2.IMREAD_COLOR)
-    if crop is None:
-        raise DatasetLayoutError(f"cannot read image {image.path}: corrupt or not an image")
-    return crop
+def load_crop(crop: Crop) -> np.ndarray:
+    """The BGR uint8 image of a crop, reading it from disk if it is a path."""
+    if isinstance(crop, np.ndarray):
+        return crop
+    image = cv2.imread(str(crop), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DatasetLayoutError(f"cannot read image {crop}: corrupt or not an image")
+    return image
 
 
-def _format_cell(value: float | int | None) -> str:
+def format_cell(value: float | int | None) -> str:
+    """A table cell: fractions with three decimals, counts as they are, missing as blank."""
     if value is None:
         return ""
     if isinstance(value, float):

@@ -5,6 +5,9 @@ chain) with loose, jittered boxes as a detector gives them. Identities are rende
 at different hours (day, dusk, night IR); train and test identities are disjoint. As in
 Market-1501: one query per test identity and camera, the rest in the gallery; ``-1`` junk
 (heavily occluded crops) and ``0000`` distractors (background and body-part boxes) in the gallery.
+Beside the images, ``identities.json`` (pid -> age group, age, gender, split) and
+``sequences.json`` (the ``s`` number of a file name -> hour and day/night) let evaluation report
+results per subgroup.
 """
 
 from __future__ import annotations
@@ -87,6 +90,8 @@ def generate_reid(opts: ReidOptions, kit, renderer, uv_maps, progress: Progress 
             (tmp / name).mkdir()
         seq = 0
         shared_cameras: dict = {}
+        people: dict[str, dict] = {}  # pid -> who (subgroup results need it)
+        sequences: dict[str, dict] = {}  # seq -> when (day / night results need it)
         for split, first, n in splits:
             # at least four cohorts per split, so that every split sees several times of day
             step = int(np.clip(np.ceil(n / 4), 10, COHORT))
@@ -100,6 +105,22 @@ def generate_reid(opts: ReidOptions, kit, renderer, uv_maps, progress: Progress 
                 world = DistrictRenderer(
                     cohort, kit, renderer, uv_maps, camera_cache=shared_cameras
                 )
+                people.update(
+                    {
+                        f"{p.id:04d}": {
+                            "age_group": p.age_group,
+                            "age": p.age_years,
+                            "gender": p.gender,
+                            "split": split,
+                        }
+                        for p in cohort.identities
+                    }
+                )
+                sequences[str(seq)] = {
+                    "hour": hour,
+                    "light": "night" if cohort.night else "day",
+                    "split": split,
+                }
                 crops = _render_cohort(world, cohort, seq, split, opts, rng)
                 _write_cohort(tmp, crops, split, rng, counts)
                 world.close()
@@ -115,6 +136,8 @@ def generate_reid(opts: ReidOptions, kit, renderer, uv_maps, progress: Progress 
             **counts,
         }
         write_json(tmp / "manifest.json", summary)
+        write_json(tmp / "identities.json", people)
+        write_json(tmp / "sequences.json", sequences)
     log.info("re-ID set written", extra={"out": str(opts.out), **counts})
     return summary
 

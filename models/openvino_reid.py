@@ -1,0 +1,112 @@
+"""Any re-ID network in OpenVINO's IR format (``.xml`` graph + ``.bin`` weights), e.g. the Intel
+Open Model Zoo's person-reidentification-retail models, run with the ``openvino`` runtime.
+
+Open Model Zoo models are published with a batch of 1; the graph is reshaped to a dynamic batch
+so a whole batch of crops runs in one inference call. A graph that cannot be reshaped keeps its
+fixed batch, and short batches are padded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import openvino as ov
+
+from reunite.errors import InvalidOptionError
+from reunite.models.embedder import check_bgr_crop, l2_normalise
+from reunite.models.preprocessing import OPENVINO_OMZ, Preprocessing
+
+
+class OpenVinoReidEmbedder:
+    """Embeds crops with an IR model that takes one NCHW image input; its first output, flattened
+    per image, is the embedding ((N, 256) for person-reidentification-retail-0288)."""
+
+    def __init__(
+        self,
+        xml_path: str | Path,
+        preprocessing: Preprocessing = OPENVINO_OMZ,
+        device: str = "CPU",
+        batch_size: int = 32,
+        threads: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        """``device`` is an OpenVINO device name ("CPU", "GPU", ...); ``threads`` caps the CPU
+        threads (None lets OpenVINO choose). Raises InvalidOptionError for a missing or unreadable
+        model, a device OpenVINO does not have, or an input size the model cannot take."""
+        xml = Path(xml_path)
+        weights = xml.with_suffix(".bin")
+        if not xml.is_file():
+            raise InvalidOptionError(f"OpenVINO model not found: {xml}")
+        if not weights.is_file():
+            raise InvalidOptionError(
+                f"OpenVINO model {xml.name} has no weights: {weights} is missing (an IR model is "
+                f"an .xml and a .bin of the same name, side by side)"
+            )
+        if batch_size < 1 or (threads is not None and threads < 1):
+            raise InvalidOptionError("batch_size and threads must be at least 1")
+        core = ov.Core()
+        try:
+            model = core.read_model(str(xml), str(weights))
+        except RuntimeError as error:
+            raise InvalidOptionError(f"cannot read OpenVINO model {xml}: {error}") from error
+        if len(model.inputs) != 1 or model.input().get_partial_shape().rank.get_length() != 4:
+            raise InvalidOptionError(
+                f"{xml.name} takes {[str(i.get_partial_shape()) for i in model.inputs]}; "
+                f"expected one (N, 3, H, W) image input"
+            )
+        self._fixed_batch = _reshape_to_dynamic_batch(model, preprocessing, xml)
+        if device.upper() not in core.available_devices:
+            raise InvalidOptionError(
+                f"OpenVINO has no device {device!r} here; available: "
+                f"{', '.join(core.available_devices)}"
+            )
+        config = {"INFERENCE_NUM_THREADS": threads} if threads else {}
+        self._compiled = core.compile_model(model, device.upper(), config)
+        self._request = self._compiled.create_infer_request()
+        self.preprocessing = preprocessing
+        self.batch_size = self._fixed_batch or batch_size
+        self.name = name or xml.stem
+        width, height = preprocessing.input_size
+        self.dim = self._run(np.zeros((1, 3, height, width), np.float32)).shape[1]
+
+    def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        for i, crop in enumerate(crops):
+            check_bgr_crop(crop, i)
+        out = np.empty((len(crops), self.dim), dtype=np.float32)
+        for start in range(0, len(crops), self.batch_size):
+            batch = self.preprocessing.to_nchw(crops[start : start + self.batch_size])
+            out[start : start + len(batch)] = self._run(batch)
+        return l2_normalise(out)
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        n = len(batch)
+        if self._fixed_batch and n < self._fixed_batch:
+            padding = np.zeros((self._fixed_batch - n, *batch.shape[1:]), dtype=np.float32)
+            batch = np.concatenate([batch, padding])
+        self._request.infer({0: batch})
+        features = self._request.get_output_tensor(0).data
+        return np.array(features, dtype=np.float32).reshape(len(batch), -1)[:n]
+
+
+def _reshape_to_dynamic_batch(model: ov.Model, preprocessing: Preprocessing, xml: Path) -> int:
+    """Give ``model`` a dynamic batch; return the fixed batch size instead where it cannot have one.
+
+    Raises InvalidOptionError when the model's fixed image size differs from the preprocessing's.
+    """
+    shape = model.input().get_partial_shape()
+    width, height = preprocessing.input_size
+    fixed = [d.get_length() if d.is_static else None for d in shape]
+    if any(
+        got not in (want, None) for got, want in zip(fixed[1:], (3, height, width), strict=True)
+    ):
+        raise InvalidOptionError(
+            f"{xml.name} takes input {shape} (N, C, H, W) but the preprocessing says 3 channels of "
+            f"{height}x{width} (HxW); set input_size=(W, H) to the model's size"
+        )
+    try:
+        model.reshape({model.input(): ov.PartialShape([-1, 3, height, width])})
+    except RuntimeError:  # some graphs bake the batch into a Reshape; keep theirs
+        return fixed[0] or 1
+    return 0

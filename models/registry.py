@@ -1,0 +1,770 @@
+"""Every re-ID model by name: its card, where its files are, and how to turn it into an Embedder.
+
+A model is a folder holding ``card.json`` (a ``ModelCard``) beside its weights. Folders are found,
+in this order, under the extra roots a caller gives, the user's ``<data_dir>/models/`` (where
+``pull`` puts downloads) and the zoo shipped in the package (``models/zoo/``). Two weight-free
+baselines are built in, and a few published third-party models are listed as downloadable until
+pulled. ``load_embedder`` also takes plain files (ONNX, OpenVINO IR, torchreid and ``reunite
+train`` checkpoints), so every tool accepts the same ``--model`` values.
+
+Every weights file is checked against the sha256 its card records before it is loaded: a model
+that is corrupt, truncated or silently replaced fails loudly instead of embedding badly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from reunite.errors import (
+    CheckpointMismatchError,
+    InvalidOptionError,
+    ModelCardError,
+    ModelIntegrityError,
+    ModelNotFoundError,
+    ReuniteError,
+    UnreadableCheckpointError,
+)
+from reunite.models.color_histogram import ColorHistogramEmbedder
+from reunite.models.download import ProgressHook, download, sha256_of
+from reunite.models.embedder import Embedder
+from reunite.models.preprocessing import OPENVINO_OMZ, TORCHREID, Preprocessing
+
+if TYPE_CHECKING:  # torch loads lazily: listing and showing cards stays fast
+    from torch import nn
+
+log = logging.getLogger(__name__)
+
+ZOO_DIR = Path(__file__).resolve().parent / "zoo"
+CARD_FILE = "card.json"
+WEIGHTS_FILE = "weights.pt"
+TRAIN_CHECKPOINT_FORMAT = "reunite-train-checkpoint/1"
+CHECKPOINT_SUFFIXES = (".pth.tar", ".pth", ".pt", ".tar", ".ckpt")
+NON_TORCH_ARCHITECTURES = ("onnx", "openvino", "color_histogram")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+ACCEPTED_FILES = (
+    "a folder holding card.json, an ONNX model (.onnx), an OpenVINO IR model (.xml beside its "
+    ".bin), a torchreid OSNet checkpoint (.pth, .pth.tar) or a `reunite train` checkpoint"
+)
+
+
+class ModelCard(BaseModel):
+    """What a model is, how to feed it, how good it is and where it came from (``card.json``).
+
+    ``weights`` and ``extra_files`` (companions such as OpenVINO's ``.bin``, name -> sha256) are
+    file names inside the card's folder; ``weights_format`` says how a PyTorch file is laid out:
+    ``state_dict`` (the default: a plain state dict without classifier keys, loaded strictly) or
+    ``torchreid`` (a torchreid checkpoint). ``metrics`` holds, per data set, fractions in 0..1;
+    ``threshold`` a calibrated "same person" cosine distance with the FPR/TPR it gave and on which
+    data.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=_NAME.pattern)
+    version: str = "1.0.0"
+    architecture: str
+    preprocessing: Preprocessing
+    embedding_dim: int = Field(gt=0)
+    weights: str | None = None
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    weights_format: Literal["state_dict", "torchreid"] | None = None
+    extra_files: dict[str, str] = {}
+    licence: str
+    description: str
+    training: dict[str, Any] = {}
+    metrics: dict[str, Any] = {}
+    threshold: dict[str, Any] | None = None
+    source_url: str | None = None
+    flip: bool = False
+
+    @field_validator("weights")
+    @classmethod
+    def _plain_file_name(cls, value: str | None) -> str | None:
+        if value is not None and (Path(value).name != value or value in ("", ".", "..")):
+            raise ValueError(f"must be a file name inside the card's folder, got {value!r}")
+        return value
+
+    @field_validator("extra_files")
+    @classmethod
+    def _plain_extra_files(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, digest in value.items():
+            cls._plain_file_name(name)
+            if not re.fullmatch(r"[0-9a-f]{64}", digest):
+                raise ValueError(f"{name}: {digest!r} is not a lower-case hex sha256")
+        return value
+
+    @classmethod
+    def read(cls, folder: Path) -> ModelCard:
+        """The card in ``folder``; ModelCardError names the file and what is wrong with it."""
+        path = Path(folder) / CARD_FILE
+        try:
+            return cls.model_validate_json(path.read_bytes())
+        except FileNotFoundError:
+            raise ModelCardError(f"no {CARD_FILE} in {folder}") from None
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'card'}: {e['msg']}" for e in error.errors()
+            )
+            raise ModelCardError(f"{path} is not a valid model card: {problems}") from error
+
+    def write(self, folder: Path) -> Path:
+        """Write ``card.json`` into ``folder`` atomically (a reader never sees half a card)."""
+        return _write_atomically(Path(folder) / CARD_FILE, self.model_dump_json(indent=2) + "\n")
+
+    def headline(self) -> tuple[str, dict[str, Any]] | None:
+        """The first data set in ``metrics`` that has a rank-1, with its figures."""
+        return next(
+            ((data, m) for data, m in self.metrics.items() if isinstance(m, dict) and "rank1" in m),
+            None,
+        )
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a downloadable model; ``sha256`` is None where upstream publishes none."""
+
+    name: str
+    url: str
+    sha256: str | None
+
+
+@dataclass(frozen=True)
+class PublishedModel:
+    """A third-party model ``pull`` can install: its card (less the checksums the download
+    fills in) and its files, the weights first."""
+
+    card: ModelCard
+    files: tuple[RemoteFile, ...]
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """A name the registry knows. ``folder`` is set for installed models."""
+
+    card: ModelCard
+    status: Literal["built-in", "installed", "downloadable"]
+    folder: Path | None = None
+
+    @property
+    def installed(self) -> bool:
+        return self.status != "downloadable"
+
+
+@dataclass(frozen=True)
+class PullResult:
+    card: ModelCard
+    folder: Path
+    installed_now: bool = True
+    """False when the model was installed before (its files were verified, nothing changed)."""
+    downloaded: list[str] = field(default_factory=list)
+    """Files fetched by this pull (others were already in place)."""
+    unpinned: list[str] = field(default_factory=list)
+    """Files with no published checksum: verified by loading them, their sha256 now pinned."""
+
+
+# --- the built-in and published models ---------------------------------------------------------
+
+_HISTOGRAM_INPUT = Preprocessing(
+    channel_order="bgr", scale=1.0, mean=(0, 0, 0), std=(1, 1, 1), interpolation="area"
+)
+
+
+def _histogram_card(name: str, description: str) -> ModelCard:
+    return ModelCard(
+        name=name,
+        architecture="color_histogram",
+        preprocessing=_HISTOGRAM_INPUT,
+        embedding_dim=ColorHistogramEmbedder.dim,
+        licence="Apache-2.0",
+        description=description,
+    )
+
+
+BUILT_IN: dict[str, tuple[ModelCard, Callable[[], Embedder]]] = {
+    "color_histogram": (
+        _histogram_card(
+            "color_histogram",
+            "Hand-crafted baseline: HSV histograms of the upper and lower body; no training, "
+            "no weights. The floor any learned model must beat.",
+        ),
+        ColorHistogramEmbedder,
+    ),
+    "color_histogram_centre50": (
+        _histogram_card(
+            "color_histogram_centre50",
+            "The colour-histogram baseline on the central half of each crop's width, which "
+            "leaves out most of the background of loose detector boxes.",
+        ),
+        lambda: ColorHistogramEmbedder(centre_fraction=0.5),
+    ),
+}
+
+_TORCHREID_URL = "https://drive.google.com/uc?export=download&id=1sSwXSUlj4_tHZequ_iZ8w_Jh0VaRQMqF"
+_OMZ_URL = (
+    "https://storage.openvinotoolkit.org/repositories/open_model_zoo/2023.0/models_bin/1/"
+    "person-reidentification-retail-0288/FP32/person-reidentification-retail-0288"
+)
+
+PUBLISHED: dict[str, PublishedModel] = {
+    "osnet_x0_25_msmt17": PublishedModel(
+        card=ModelCard(
+            name="osnet_x0_25_msmt17",
+            architecture="osnet_x0_25",
+            preprocessing=TORCHREID,
+            embedding_dim=512,
+            weights="osnet_x0_25_msmt17.pth",
+            weights_format="torchreid",
+            licence="MIT",
+            description=(
+                "OSNet x0.25 trained on MSMT17 by the torchreid authors (model zoo, same-domain "
+                "table), MIT-licensed; MSMT17, its training data, is licensed for research "
+                "only. No checksum is published for this file: `reunite models pull` checks it "
+                "by a strict load into osnet_x0_25 and pins the sha256 it got in the installed "
+                "card, which every later load verifies."
+            ),
+            training={
+                "data": "MSMT17 (train)",
+                "by": "torchreid authors (Zhou et al.)",
+                "loss": "softmax cross-entropy with label smoothing",
+                "input": "256x128",
+                "transforms": "random_flip",
+                "docs": "https://kaiyangzhou.github.io/deep-person-reid/MODEL_ZOO",
+            },
+            metrics={
+                "msmt17": {"rank1": 0.614, "mAP": 0.295, "source": "torchreid MODEL_ZOO"},
+            },
+            source_url=_TORCHREID_URL,
+        ),
+        files=(RemoteFile("osnet_x0_25_msmt17.pth", _TORCHREID_URL, None),),
+    ),
+    "person-reidentification-retail-0288": PublishedModel(
+        card=ModelCard(
+            name="person-reidentification-retail-0288",
+            architecture="openvino",
+            preprocessing=OPENVINO_OMZ,
+            embedding_dim=256,
+            weights="person-reidentification-retail-0288.xml",
+            licence="Apache-2.0",
+            description=(
+                "Intel Open Model Zoo person re-identification model (OmniScaleNet backbone, "
+                "0.183 M parameters), OpenVINO IR FP32; BGR 0-255 input, compare embeddings "
+                "by cosine distance."
+            ),
+            training={
+                "by": "Intel",
+                "framework": "PyTorch, converted to OpenVINO IR",
+                "data": "not published",
+                "docs": "https://github.com/openvinotoolkit/open_model_zoo/tree/master/models/"
+                "intel/person-reidentification-retail-0288",
+            },
+            metrics={
+                "market1501": {"rank1": 0.861, "mAP": 0.58857, "source": "Open Model Zoo docs"},
+            },
+            source_url=f"{_OMZ_URL}.xml",
+        ),
+        files=(
+            RemoteFile(
+                "person-reidentification-retail-0288.xml",
+                f"{_OMZ_URL}.xml",
+                "30f452b2ed2763f7bf429eea23f8f243ad0e7f3cdd7226db6888f1660efb3424",
+            ),
+            RemoteFile(
+                "person-reidentification-retail-0288.bin",
+                f"{_OMZ_URL}.bin",
+                "6496b8d51741703c9e9c7f6474cb96c60de1856d7b4fd77235e48cea146066a5",
+            ),
+        ),
+    ),
+}
+
+
+# --- the registry ------------------------------------------------------------------------------
+
+
+class Registry:
+    """Looks models up by name across the card folders, the built-ins and the published list.
+
+    ``roots`` are searched first (tests, a team's shared model folder), then
+    ``<data_dir>/models`` when ``data_dir`` is given, then the shipped zoo.
+    """
+
+    def __init__(
+        self,
+        roots: Sequence[str | Path] = (),
+        data_dir: str | Path | None = None,
+        zoo: Path | None = ZOO_DIR,
+    ) -> None:
+        self.user_dir = Path(data_dir) / "models" if data_dir is not None else None
+        self.roots = [Path(r) for r in roots]
+        self.roots += [d for d in (self.user_dir, zoo) if d is not None]
+
+    @classmethod
+    def default(cls) -> Registry:
+        """The registry the CLI uses: the user folder of the current ``Settings``, the zoo."""
+        from reunite.config import Settings
+
+        return cls(data_dir=Settings().data_dir)
+
+    def find(self, name: str) -> RegistryEntry | None:
+        """The entry called ``name``, or None; an installed model whose card is broken raises."""
+        if not _NAME.fullmatch(name):
+            return None
+        if name in BUILT_IN:
+            return RegistryEntry(BUILT_IN[name][0], "built-in")
+        for root in self.roots:
+            folder = root / name
+            if (folder / CARD_FILE).is_file():
+                card = ModelCard.read(folder)
+                if card.name != name:
+                    raise ModelCardError(
+                        f"{folder / CARD_FILE} names the model {card.name!r} but its folder is "
+                        f"{name!r}; rename one so that they agree"
+                    )
+                return RegistryEntry(card, "installed", folder)
+        if name in PUBLISHED:
+            return RegistryEntry(PUBLISHED[name].card, "downloadable")
+        return None
+
+    def get(self, name: str) -> RegistryEntry:
+        entry = self.find(name)
+        if entry is None:
+            raise ModelNotFoundError(f"no model called {name!r}; known: {', '.join(self.names())}")
+        return entry
+
+    def names(self) -> list[str]:
+        """Every name, built-ins first, each once (an installed copy hides a published one)."""
+        installed = (p.name for root in self.roots for p in _card_folders(root))
+        return list(dict.fromkeys([*BUILT_IN, *installed, *PUBLISHED]))
+
+    def entries(self) -> list[RegistryEntry]:
+        """One entry per name; a folder with a broken card is logged and left out."""
+        found = []
+        for name in self.names():
+            try:
+                entry = self.find(name)
+            except ModelCardError as error:
+                log.warning("skipping %s: %s", name, error)
+                continue
+            if entry is not None:
+                found.append(entry)
+        return found
+
+    def load(
+        self,
+        name: str,
+        *,
+        device: str = "cpu",
+        batch_size: int = 64,
+        preprocessing: Preprocessing | None = None,
+    ) -> Embedder:
+        """The embedder called ``name``, its files verified first."""
+        entry = self.get(name)
+        if entry.status == "built-in":
+            return BUILT_IN[name][1]()
+        if entry.folder is None:
+            raise ModelNotFoundError(
+                f"model {name!r} is not installed; download it with `reunite models pull {name}`"
+            )
+        return embedder_from_card(
+            entry.card,
+            entry.folder,
+            device=device,
+            batch_size=batch_size,
+            preprocessing=preprocessing,
+        )
+
+    def pull(
+        self,
+        name: str,
+        *,
+        force: bool = False,
+        url_base: str | None = None,
+        progress: Callable[[str], ProgressHook] | None = None,
+        timeout: float = 30.0,
+    ) -> PullResult:
+        """Install a published model into ``<data_dir>/models/<name>/``.
+
+        Files already there (an earlier, interrupted pull, or placed by hand where there is no
+        internet) are kept when their checksum matches; ``force`` downloads everything again.
+        ``url_base`` replaces the address of each file's folder (a mirror, a local server).
+        The model is loaded once before its card is written, so a card only appears for a model
+        that works; files without a published checksum that fail that load are removed.
+        ``progress(file name)`` gives the hook that follows that file's download.
+        """
+        if self.user_dir is None:
+            raise InvalidOptionError("this registry has no data folder to install models into")
+        if name not in PUBLISHED:
+            raise ModelNotFoundError(
+                f"{name!r} is not a downloadable model; downloadable: {', '.join(PUBLISHED)}"
+                + (" (built-in and installed models need no pull)" if self.find(name) else "")
+            )
+        published = PUBLISHED[name]
+        folder = self.user_dir / name
+        if force:
+            (folder / CARD_FILE).unlink(missing_ok=True)
+        elif (folder / CARD_FILE).is_file():
+            card = ModelCard.read(folder)
+            verify_files(card, folder, hint=f"run `reunite models pull {name} --force`")
+            return PullResult(card, folder, installed_now=False)
+
+        checksums: dict[str, str] = {}
+        downloaded: list[str] = []
+        for remote in published.files:
+            dest = folder / remote.name
+            if not force and dest.is_file():
+                digest = sha256_of(dest)
+                if remote.sha256 in (None, digest):
+                    checksums[remote.name] = digest
+                    continue
+            url = f"{url_base.rstrip('/')}/{remote.name}" if url_base else remote.url
+            hook = progress(remote.name) if progress else None
+            checksums[remote.name] = download(
+                url, dest, sha256=remote.sha256, progress=hook, timeout=timeout
+            )
+            downloaded.append(remote.name)
+
+        weights, *extra = published.files
+        card = published.card.model_copy(
+            update={
+                "sha256": checksums[weights.name],
+                "extra_files": {f.name: checksums[f.name] for f in extra},
+                "source_url": f"{url_base.rstrip('/')}/{weights.name}"
+                if url_base and weights.name in downloaded
+                else published.card.source_url,
+            }
+        )
+        unpinned = [f.name for f in published.files if f.sha256 is None]
+        try:
+            embedder_from_card(card, folder, batch_size=1)
+        except ReuniteError as error:
+            for file in unpinned:
+                (folder / file).unlink(missing_ok=True)
+            removed = f" ({', '.join(unpinned)} removed)" if unpinned else ""
+            raise type(error)(f"the files of {name} do not load{removed}: {error}") from error
+        card.write(folder)
+        return PullResult(card, folder, downloaded=downloaded, unpinned=unpinned)
+
+
+def _card_folders(root: Path) -> Iterator[Path]:
+    if root.is_dir():
+        yield from sorted(p for p in root.iterdir() if (p / CARD_FILE).is_file())
+
+
+# --- from a card to an embedder ------------------------------------------------------------------
+
+
+def verify_files(card: ModelCard, folder: Path, hint: str | None = None) -> None:
+    """Check every file the card names against its sha256: present, complete, unchanged."""
+    files = dict(card.extra_files)
+    if card.weights is not None:
+        files = {card.weights: card.sha256, **files}
+    for name, expected in files.items():
+        path = folder / name
+        if not path.is_file():
+            raise ModelIntegrityError(
+                f"{path} is missing; the card of {card.name} needs it"
+                + (f" ({hint})" if hint else "")
+            )
+        actual = sha256_of(path)
+        if expected is None:
+            raise ModelCardError(
+                f"{folder / CARD_FILE} gives no sha256 for {name}, so it cannot be verified; "
+                f'if you trust the file, add "sha256": "{actual}" to the card'
+            )
+        if actual != expected:
+            raise ModelIntegrityError(
+                f"{path} is corrupt, truncated or replaced: its sha256 is {actual}, the card of "
+                f"{card.name} expects {expected}; restore the file"
+                + (f" or {hint}" if hint else "")
+            )
+
+
+def embedder_from_card(
+    card: ModelCard,
+    folder: Path,
+    *,
+    device: str = "cpu",
+    batch_size: int = 64,
+    preprocessing: Preprocessing | None = None,
+) -> Embedder:
+    """Verify the card's files, build its embedder and check it gives ``embedding_dim``.
+
+    ``device`` is a torch device for PyTorch models; OpenVINO gets its upper-case form (``cpu``
+    -> ``CPU``); ONNX models run on the CPU.
+    """
+    folder = Path(folder)
+    verify_files(card, folder)
+    prep = preprocessing or card.preprocessing
+    weights = folder / card.weights if card.weights else None
+    if card.architecture == "color_histogram":
+        embedder: Embedder = ColorHistogramEmbedder()
+    elif weights is None:
+        raise ModelCardError(f"{folder / CARD_FILE} names no weights for {card.architecture!r}")
+    elif card.architecture == "onnx":
+        embedder = _onnx_embedder(weights, prep, batch_size, card.name)
+    elif card.architecture == "openvino":
+        from reunite.models.openvino_reid import OpenVinoReidEmbedder
+
+        embedder = OpenVinoReidEmbedder(
+            weights, prep, device=device.upper(), batch_size=batch_size, name=card.name
+        )
+    else:
+        network = _network_for(card.architecture, folder)
+        if card.weights_format == "torchreid":
+            from reunite.models.osnet_weights import load_torchreid_checkpoint
+
+            load_torchreid_checkpoint(network, weights)
+        else:
+            _load_state_dict(network, _read_checkpoint(weights), weights)
+        embedder = _torch_embedder(network, prep, card.name, batch_size, device, card.flip)
+    if embedder.dim != card.embedding_dim:
+        raise ModelCardError(
+            f"{folder / CARD_FILE} says embedding_dim {card.embedding_dim} but the model gives "
+            f"{embedder.dim}-d embeddings; correct the card"
+        )
+    return embedder
+
+
+def _network_for(architecture: str, folder: Path) -> nn.Module:
+    from reunite.models.architectures import BUILDERS, build_network
+
+    if architecture not in BUILDERS:
+        known = ", ".join([*BUILDERS, *NON_TORCH_ARCHITECTURES])
+        raise ModelCardError(
+            f"{folder / CARD_FILE}: unknown architecture {architecture!r}; known: {known}"
+        )
+    return build_network(architecture, num_classes=0)
+
+
+def _onnx_embedder(path: Path, prep: Preprocessing, batch_size: int, name: str) -> Embedder:
+    from reunite.models.onnx_reid import OnnxReidEmbedder
+
+    return OnnxReidEmbedder(
+        path,
+        input_size=prep.input_size,
+        channel_order=prep.channel_order,
+        scale=prep.scale,
+        mean=prep.mean,
+        std=prep.std,
+        batch_size=batch_size,
+        name=name,
+    )
+
+
+def _torch_embedder(
+    network: nn.Module,
+    prep: Preprocessing,
+    name: str,
+    batch_size: int,
+    device: str,
+    flip: bool = False,
+) -> Embedder:
+    from reunite.models.torch_reid import TorchReidEmbedder
+
+    try:
+        return TorchReidEmbedder(
+            network, prep, name, batch_size=batch_size, device=device, flip=flip
+        )
+    except (RuntimeError, AssertionError) as error:  # torch's answers to a device it lacks
+        raise InvalidOptionError(f"cannot run {name} on device {device!r}: {error}") from error
+
+
+def _read_checkpoint(path: Path) -> object:
+    """A torch file's content, read without running code (numpy scalars allowed)."""
+    from reunite.models.osnet_weights import read_torch_file  # one reader for every .pt
+
+    return read_torch_file(path)
+
+
+def _load_state_dict(network: nn.Module, state: object, path: Path) -> None:
+    """Strict load of a plain state dict (classifier keys dropped); errors name the keys."""
+    if not isinstance(state, dict):
+        raise UnreadableCheckpointError(f"{path} holds a {type(state).__name__}, not a state dict")
+    body = {k: v for k, v in state.items() if not k.startswith("classifier.")}
+    expected = network.state_dict()
+    problems = {
+        "missing": [k for k in expected if k not in body],
+        "unexpected": [k for k in body if k not in expected],
+        "with another shape": [
+            f"{k} {tuple(v.shape)} (network {tuple(expected[k].shape)})"
+            for k, v in body.items()
+            if k in expected and getattr(v, "shape", None) != expected[k].shape
+        ],
+    }
+    if any(problems.values()):
+        raise CheckpointMismatchError(
+            f"{path} does not fit {getattr(network, 'arch', type(network).__name__)}: "
+            + "; ".join(
+                f"{len(keys)} {what}: {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
+                for what, keys in problems.items()
+                if keys
+            )
+        )
+    network.load_state_dict(body, strict=True)
+
+
+# --- any spec to an embedder -------------------------------------------------------------------
+
+
+def load_embedder(
+    spec: str | Path,
+    *,
+    device: str = "cpu",
+    batch_size: int = 64,
+    preprocessing: Preprocessing | None = None,
+    registry: Registry | None = None,
+) -> Embedder:
+    """The embedder a ``--model`` value names, tried in this order: a registry name (built-in,
+    shipped, pulled), a folder holding ``card.json``, an ``.onnx`` file (TORCHREID preprocessing
+    unless given), an OpenVINO ``.xml`` (OPENVINO_OMZ unless given), or a PyTorch checkpoint: a
+    ``reunite train`` checkpoint (recognised by its ``format`` key) or a torchreid OSNet one
+    (width read from the weights). ``registry`` defaults to ``Registry.default()``.
+    """
+    registry = registry or Registry.default()
+    text = str(spec)
+    entry = registry.find(text)
+    if entry is not None:
+        return registry.load(
+            text, device=device, batch_size=batch_size, preprocessing=preprocessing
+        )
+    path = Path(text).expanduser()
+    options = {"device": device, "batch_size": batch_size, "preprocessing": preprocessing}
+    if path.is_dir():
+        if not (path / CARD_FILE).is_file():
+            raise ModelNotFoundError(f"{path} is a folder without {CARD_FILE}: not a model folder")
+        return embedder_from_card(ModelCard.read(path), path, **options)
+    if path.is_file():
+        name = path.name.lower()
+        if name.endswith(".onnx"):
+            return _onnx_embedder(path, preprocessing or TORCHREID, batch_size, path.stem)
+        if name.endswith(".xml"):
+            from reunite.models.openvino_reid import OpenVinoReidEmbedder
+
+            prep = preprocessing or OPENVINO_OMZ
+            return OpenVinoReidEmbedder(path, prep, device=device.upper(), batch_size=batch_size)
+        if name.endswith(CHECKPOINT_SUFFIXES):
+            return _checkpoint_embedder(path, **options)
+        raise ModelNotFoundError(
+            f"{path} is not a model file this tool reads; it takes a registry name, "
+            f"{ACCEPTED_FILES}"
+        )
+    raise ModelNotFoundError(
+        f"no model {text!r}: not a registry name, nor an existing file or folder. Registry names: "
+        f"{', '.join(registry.names())}; files: {ACCEPTED_FILES}"
+    )
+
+
+def _checkpoint_embedder(
+    path: Path, *, device: str, batch_size: int, preprocessing: Preprocessing | None
+) -> Embedder:
+    name = path.name
+    for suffix in CHECKPOINT_SUFFIXES:
+        name = name.removesuffix(suffix)
+    content = _read_checkpoint(path)
+    if isinstance(content, dict) and "format" in content:
+        return _train_checkpoint_embedder(path, content, name, device, batch_size, preprocessing)
+    from reunite.models.architectures import build_network
+    from reunite.models.osnet_weights import infer_osnet_arch, load_torchreid_checkpoint
+
+    state = content.get("state_dict", content) if isinstance(content, dict) else content
+    if not isinstance(state, dict):
+        raise UnreadableCheckpointError(
+            f"{path} holds a {type(state).__name__}; expected a torchreid checkpoint or a "
+            f"`reunite train` checkpoint"
+        )
+    network = build_network(infer_osnet_arch(state))
+    load_torchreid_checkpoint(network, path)
+    return _torch_embedder(network, preprocessing or TORCHREID, name, batch_size, device)
+
+
+def _train_checkpoint_embedder(
+    path: Path,
+    content: dict,
+    name: str,
+    device: str,
+    batch_size: int,
+    preprocessing: Preprocessing | None,
+) -> Embedder:
+    if content["format"] != TRAIN_CHECKPOINT_FORMAT:
+        raise UnreadableCheckpointError(
+            f"{path} is a {content['format']!r} checkpoint; this version of Reunite reads "
+            f"{TRAIN_CHECKPOINT_FORMAT!r}"
+        )
+    missing = [k for k in ("architecture", "preprocessing", "model") if k not in content]
+    if missing:
+        raise UnreadableCheckpointError(f"{path} is a training checkpoint without {missing}")
+    network = _network_for(str(content["architecture"]), path.parent)
+    _load_state_dict(network, content["model"], path)
+    try:
+        prep = preprocessing or Preprocessing.model_validate(content["preprocessing"])
+    except ValidationError as error:
+        raise UnreadableCheckpointError(f"{path}: invalid preprocessing: {error}") from error
+    return _torch_embedder(network, prep, name, batch_size, device)
+
+
+# --- saving a trained model --------------------------------------------------------------------
+
+
+def save_card_model(folder: str | Path, network: nn.Module, card: ModelCard) -> ModelCard:
+    """Write ``weights.pt`` (the state dict without classifier keys) and ``card.json``.
+
+    The weights are checked first: they must load strictly into ``card.architecture`` and give
+    ``card.embedding_dim``-d embeddings. Returns the card as written, with ``weights`` and
+    ``sha256`` filled in.
+    """
+    import torch
+
+    folder = Path(folder)
+    state = {
+        k: v.detach().cpu().clone()
+        for k, v in network.state_dict().items()
+        if not k.startswith("classifier.")
+    }
+    check = _network_for(card.architecture, folder)
+    _load_state_dict(check, state, folder / WEIGHTS_FILE)
+    width, height = card.preprocessing.input_size
+    with torch.inference_mode():
+        dim = int(check.eval()(torch.zeros(2, 3, height, width)).shape[1])
+    if dim != card.embedding_dim:
+        raise ModelCardError(
+            f"card {card.name} says embedding_dim {card.embedding_dim} but {card.architecture} "
+            f"gives {dim}-d embeddings"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = folder / WEIGHTS_FILE
+    handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{WEIGHTS_FILE}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            torch.save(state, out)
+        os.replace(temp, weights)
+    finally:
+        Path(temp).unlink(missing_ok=True)
+    card = card.model_copy(
+        update={
+            "weights": WEIGHTS_FILE,
+            "sha256": sha256_of(weights),
+            "weights_format": "state_dict",
+        }
+    )
+    card.write(folder)
+    return card
+
+
+def _write_atomically(path: Path, text: str) -> Path:
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temp, path)
+    finally:
+        Path(temp).unlink(missing_ok=True)
+    return path

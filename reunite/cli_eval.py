@@ -1,0 +1,275 @@
+"""``reunite eval``: evaluate one or several re-ID models side by side, as researchers report them.
+
+``--data`` takes a Market-1501 layout (standard protocol, optional k-reciprocal re-ranking, TPR at
+fixed FPR, the calibrated same-person threshold, subgroups when the set describes them);
+``--mot17`` takes MOTChallenge sequences for the same-camera sanity set on real people. With
+``--out`` it writes, all at once or not at all:
+
+    metrics.json   every figure, per model and per subgroup, the thresholds, skipped images
+    metrics.md     the same as Markdown tables
+    cmc.png        the CMC curves of all models on one plot
+    ranked/<model>/ranked_01.png ...   failure sheets: queries and their top-10 matches
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+
+from reunite.errors import InvalidOptionError
+
+if TYPE_CHECKING:  # evaluation loads OpenCV and matplotlib: only when `eval` runs
+    from reunite.evaluation.reid_eval import EvalSet, ModelResult, Progress
+    from reunite.models.embedder import Embedder
+
+F = TypeVar("F", bound=Callable)
+SHEET_ORDERS = ("worst", "random")
+CMC_PLOT_RANKS = 20
+
+
+def _user_errors(func: F) -> F:
+    """``reunite.cli.user_errors``, looked up at call time: ``reunite.cli`` imports this module."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from reunite.cli import user_errors
+
+        return user_errors(func)(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@_user_errors
+def eval_command(
+    model: Annotated[
+        list[str],
+        typer.Option(
+            help="Model to evaluate: a registry name (e.g. color_histogram), a folder with "
+            "card.json, a .onnx or OpenVINO .xml file, or a checkpoint. Repeat to compare."
+        ),
+    ],
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Market-1501 layout folder (bounding_box_test/, query/, ...)."),
+    ] = None,
+    mot17: Annotated[
+        Path | None,
+        typer.Option(help="MOTChallenge folder for the same-camera sanity set on real people."),
+    ] = None,
+    rerank: Annotated[
+        bool, typer.Option(help="k-reciprocal re-ranking (offline figure, --data only).")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Write metrics, plots and sheets here (new or empty).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty --out folder.")] = False,
+    batch_size: Annotated[int, typer.Option(help="Crops per forward pass.")] = 64,
+    max_queries: Annotated[
+        int | None, typer.Option(help="Evaluate a seeded sample of this many queries.")
+    ] = None,
+    sheets: Annotated[
+        str, typer.Option(help="Queries on the ranked sheets: 'worst' first or 'random'.")
+    ] = "worst",
+    sheet_queries: Annotated[
+        int, typer.Option(help="How many queries the ranked sheets show (8 per sheet).")
+    ] = 16,
+    seed: Annotated[int, typer.Option(help="Seed of --max-queries and random sheets.")] = 0,
+    device: Annotated[str, typer.Option(help="Where PyTorch models run: cpu, cuda, ...")] = "cpu",
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the metrics JSON to stdout (for scripts).")
+    ] = False,
+) -> None:
+    """Evaluate re-ID models: CMC, mAP, mINP, TPR@FPR, subgroups, failure sheets."""
+    from reunite.cli import _Bars, _progress, console
+    from reunite.evaluation.market1501 import Market1501Layout
+    from reunite.evaluation.mot_sanity import mot_sanity_set
+    from reunite.evaluation.reid_eval import market_eval_set
+    from reunite.synth.output import check_output_dir
+
+    _check_options(data, mot17, rerank, batch_size, max_queries, sheets, sheet_queries)
+    if out is not None:
+        check_output_dir(out, overwrite)  # before anything slow
+    if data is not None:
+        layout = Market1501Layout(data)  # layout errors come before any progress bar
+        with _progress() as progress:
+            eval_set = market_eval_set(layout, _Bars(progress))
+    else:
+        eval_set = mot_sanity_set(mot17)
+    eval_set = eval_set.sample_queries(max_queries, seed)
+    eval_set.check_scorable()
+    embedders = _load_models(model, batch_size, device)
+    with _progress() as progress:
+        report = run_eval(
+            embedders,
+            eval_set,
+            rerank=rerank,
+            out=out,
+            overwrite=overwrite,
+            sheets=sheets,
+            sheet_queries=sheet_queries,
+            seed=seed,
+            progress=_Bars(progress),
+        )
+    table = format_report_markdown(report)
+    if json_output:
+        typer.echo(json.dumps(report, indent=1))
+        console.print(table, highlight=False, markup=False)
+    else:
+        typer.echo(table)
+    for line in report["skipped_images"]:
+        console.print(f"[yellow]skipped[/] {line}", highlight=False)
+    if out is not None:
+        console.print(f"wrote {out}", highlight=False)
+
+
+def run_eval(
+    embedders: Sequence[Embedder],
+    eval_set: EvalSet,
+    *,
+    rerank: bool = False,
+    out: Path | None = None,
+    overwrite: bool = False,
+    sheets: str = "worst",
+    sheet_queries: int = 16,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> dict:
+    """Evaluate ``embedders`` on ``eval_set``; with ``out``, write the report folder atomically.
+
+    Returns the report (what metrics.json holds). Nothing is written to ``out`` unless every step
+    succeeds, and an existing folder is only replaced with ``overwrite``.
+    """
+    from reunite.evaluation.plots import plot_cmc, save_figure, write_ranked_sheets
+    from reunite.evaluation.reid_eval import evaluate_set
+    from reunite.synth.output import atomic_output_dir, write_json
+
+    results = evaluate_set(embedders, eval_set, rerank, progress)
+    report = build_report(eval_set, results, rerank)
+    if out is None:
+        return report
+    with atomic_output_dir(out, overwrite) as tmp:
+        report["sheets"] = {}
+        for result in results:
+            folder = Path("ranked") / _file_name(result.name)
+            written = write_ranked_sheets(
+                result, eval_set, tmp / folder, count=sheet_queries, order=sheets, seed=seed
+            )
+            report["sheets"][result.name] = [
+                {
+                    "file": str(folder / path.name),
+                    "queries": [eval_set.query_labels[q] for q in shown],
+                }
+                for path, shown in written
+            ]
+        curves = {result.name: result.cmc for result in results}
+        title = f"CMC ({eval_set.protocol})"
+        save_figure(plot_cmc(curves, CMC_PLOT_RANKS, title), tmp / "cmc.png")
+        write_json(tmp / "metrics.json", report)
+        (tmp / "metrics.md").write_text(format_report_markdown(report))
+    return report
+
+
+def build_report(eval_set: EvalSet, results: Sequence[ModelResult], rerank: bool) -> dict:
+    """The JSON-ready summary of an evaluation: the set, then every model's figures."""
+    return {
+        "data": eval_set.name,
+        "protocol": eval_set.protocol,
+        "rerank": rerank,
+        "num_query": len(eval_set.query),
+        "num_gallery": len(eval_set.gallery),
+        "num_skipped_images": len(eval_set.skipped),
+        "skipped_images": list(eval_set.skipped),
+        "models": {result.name: result.to_json() for result in results},
+    }
+
+
+def format_report_markdown(report: dict) -> str:
+    """The report as Markdown: main table, thresholds, subgroup tables, skipped images."""
+    from reunite.evaluation.reid_eval import CMC_RANKS, format_cell, format_metrics_table
+
+    models = report["models"]
+    reranked = ", k-reciprocal re-ranking" if report["rerank"] else ""
+    lines = [
+        "# Re-ID evaluation",
+        "",
+        f"Data: {report['data']} ({report['protocol']}{reranked}): {report['num_query']} "
+        f"queries, {report['num_gallery']} gallery images.",
+        "",
+        format_metrics_table({name: entry["metrics"] for name, entry in models.items()}),
+    ]
+    thresholds = {name: e["threshold"] for name, e in models.items() if e["threshold"]}
+    if thresholds:
+        lines += [
+            "## Same-person threshold (plain cosine distance)",
+            "",
+            "| model | FPR | cosine distance | TPR | positive pairs | negative pairs |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, t in thresholds.items():
+            note = "" if t["negative_pairs"] * t["fpr"] >= 1 else " (too few negatives)"
+            lines.append(
+                f"| {name} | {t['fpr']:g} | {t['cosine_distance']:.4f} | {t['tpr']:.3f} |"
+                f" {t['positive_pairs']} | {t['negative_pairs']}{note} |"
+            )
+        lines.append("")
+    kinds = dict.fromkeys(kind for entry in models.values() for kind in entry["subgroups"])
+    for kind in kinds:
+        columns = ["num_query", "num_valid_query", *(f"rank{k}" for k in CMC_RANKS[:2]), "mAP"]
+        lines += [
+            f"## By {kind.replace('_', ' ')} (of the query)",
+            "",
+            "| model | group | " + " | ".join(columns) + " |",
+            "|" + "---|" * (len(columns) + 2),
+        ]
+        for name, entry in models.items():
+            for group, row in entry["subgroups"].get(kind, {}).items():
+                cells = [format_cell(row.get(column)) for column in columns]
+                lines.append(f"| {name} | {group} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if report["skipped_images"]:
+        lines += ["## Skipped images (unreadable)", ""]
+        lines += [f"- {line}" for line in report["skipped_images"]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _check_options(
+    data: Path | None,
+    mot17: Path | None,
+    rerank: bool,
+    batch_size: int,
+    max_queries: int | None,
+    sheets: str,
+    sheet_queries: int,
+) -> None:
+    if (data is None) == (mot17 is None):
+        raise InvalidOptionError("give exactly one of --data (Market-1501 layout) or --mot17")
+    if rerank and mot17 is not None:
+        raise InvalidOptionError(
+            "--rerank applies to --data only: the MOT17 sanity set is ranked per sequence"
+        )
+    if batch_size < 1:
+        raise InvalidOptionError(f"--batch-size must be at least 1, got {batch_size}")
+    if max_queries is not None and max_queries < 1:
+        raise InvalidOptionError(f"--max-queries must be at least 1, got {max_queries}")
+    if sheets not in SHEET_ORDERS:
+        raise InvalidOptionError(f"--sheets must be 'worst' or 'random', got {sheets!r}")
+    if sheet_queries < 0:
+        raise InvalidOptionError(f"--sheet-queries must be 0 or more, got {sheet_queries}")
+
+
+def _load_models(specs: Sequence[str], batch_size: int, device: str) -> list[Embedder]:
+    from reunite.models.registry import load_embedder
+
+    return [load_embedder(spec, device=device, batch_size=batch_size) for spec in specs]
+
+
+def _file_name(name: str) -> str:
+    """A model name made safe as a folder name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "model"

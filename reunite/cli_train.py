@@ -1,0 +1,71 @@
+"""``reunite train``: train a re-ID network on a Market-1501-layout folder, resumably."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from reunite.cli import _progress, console, user_errors
+
+
+@user_errors
+def train_command(
+    data: Annotated[Path, typer.Option(help="Market-1501-layout folder (bounding_box_train/).")],
+    out: Annotated[Path, typer.Option(help="Run folder: checkpoints, metrics, curves.")],
+    arch: Annotated[
+        str,
+        typer.Option(
+            help="osnet_x1_0 | osnet_x0_75 | osnet_x0_5 | osnet_x0_25 | "
+            "resnet50_bnneck | mobilenetv2_reid"
+        ),
+    ] = "osnet_x0_25",
+    epochs: Annotated[int, typer.Option(min=1)] = 60,
+    width: Annotated[int, typer.Option(help="Input width in pixels.")] = 64,
+    height: Annotated[int, typer.Option(help="Input height in pixels.")] = 128,
+    p: Annotated[int, typer.Option(help="Identities per batch.")] = 16,
+    k: Annotated[int, typer.Option(help="Images per identity in a batch.")] = 4,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (Adam/AMSGrad).")] = 1.5e-3,
+    warmup: Annotated[int, typer.Option(help="Warm-up epochs.")] = 5,
+    seed: int = 0,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
+    amp: Annotated[
+        bool | None, typer.Option("--amp/--no-amp", help="Mixed precision (default: auto).")
+    ] = None,
+    pretrained: Annotated[
+        bool, typer.Option(help="Start from ImageNet weights where the architecture has them.")
+    ] = True,
+    max_images: Annotated[int | None, typer.Option(help="Use only the first N crops.")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Discard the run in --out.")] = False,
+) -> None:
+    """Train with identity + triplet loss; a checkpoint after every epoch, resumable."""
+    from reunite.training.trainer import TrainConfig, Trainer
+
+    config = TrainConfig(
+        data=data, out=out, architecture=arch, epochs=epochs, input_size=(width, height),
+        p=p, k=k, lr=lr, warmup_epochs=warmup, seed=seed, device=device, amp=amp,
+        pretrained=pretrained, max_images=max_images, threads=threads,
+    )  # fmt: skip
+    with _progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def report(stage: str, done: int, total: int, info: dict[str, float]) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            label = stage
+            if info:
+                label = f"{stage} epoch {info['epoch']:.0f} loss {info['loss']:.3f}"
+            progress.update(tasks[stage], completed=done, total=total, description=label)
+
+        summary = Trainer(config, report).run(resume=resume, overwrite=overwrite)
+    final = summary["final"]
+    if summary["skipped_images"]:
+        console.print(f"skipped {len(summary['skipped_images'])} unreadable images")
+    console.print(
+        f"trained {arch} on {summary['train_images']} crops of {summary['identities']} "
+        f"identities: epoch {final.get('epoch')}, loss {final.get('loss', float('nan')):.3f}, "
+        f"accuracy {final.get('accuracy', float('nan')):.3f}; checkpoint {summary['checkpoint']}"
+    )

@@ -1,0 +1,93 @@
+"""Results per subgroup of queries: age group (child / adult / elderly) and light (day / night).
+
+The people Reunite looks for are mostly children and the elderly, often at night, so an average
+over all queries can hide exactly the failures that matter. Sets written by ``reunite synth reid``
+describe themselves beside the images:
+
+- ``identities.json``: ``{"0001": {"age_group": "child", "age": 7, "gender": ..., "split": ...}}``
+- ``sequences.json``: ``{"3": {"hour": 22.0, "light": "night", "split": ...}}``, keyed by the
+  ``s`` number of a file name (``0001_c1s3_000151_01.jpg`` is in sequence 3).
+
+A query is grouped by its identity's age group and by its own sequence's light. Real Market-1501
+has neither file; then there are simply no subgroups. A query whose pid or sequence a file does not
+list is in no group of that kind.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from reunite.errors import DatasetLayoutError
+from reunite.evaluation.market1501 import ReidImage
+from reunite.evaluation.rank import QueryScores
+
+IDENTITIES_FILE = "identities.json"
+SEQUENCES_FILE = "sequences.json"
+# Known groups in reading order; any other value a file uses is listed after these.
+KNOWN_ORDER = {"age_group": ("child", "adult", "elderly"), "light": ("day", "night")}
+SUBGROUP_RANKS = (1, 5)
+
+Subgroups = dict[str, dict[str, np.ndarray]]
+"""kind ("age_group", "light") -> group ("child", ...) -> boolean mask over the queries."""
+
+
+def query_subgroups(root: Path | str, queries: Sequence[ReidImage]) -> Subgroups:
+    """The subgroups of ``queries`` described by the set's JSON files; {} when there are none.
+
+    Raises DatasetLayoutError for a file that exists but is not the expected JSON.
+    """
+    root = Path(root)
+    identities = _read_table(root / IDENTITIES_FILE, "age_group")
+    sequences = _read_table(root / SEQUENCES_FILE, "light")
+    groups: Subgroups = {}
+    if identities is not None:
+        groups["age_group"] = _masks([identities.get(f"{q.pid:04d}") for q in queries], "age_group")
+    if sequences is not None:
+        groups["light"] = _masks([sequences.get(str(q.seq)) for q in queries], "light")
+    return {kind: masks for kind, masks in groups.items() if masks}
+
+
+def subgroup_metrics(
+    scores: QueryScores, groups: Subgroups
+) -> dict[str, dict[str, dict[str, float | int]]]:
+    """Rank-1, rank-5, mAP and mINP per subgroup (counts only when no query of it is valid)."""
+    out: dict[str, dict[str, dict[str, float | int]]] = {}
+    for kind, masks in groups.items():
+        out[kind] = {}
+        for group, mask in masks.items():
+            row: dict[str, float | int] = {
+                "num_query": int(mask.sum()),
+                "num_valid_query": int((scores.valid & mask).sum()),
+            }
+            if row["num_valid_query"]:
+                result = scores.summarise(max(SUBGROUP_RANKS), subset=mask)
+                row |= {f"rank{k}": result.rank(k) for k in SUBGROUP_RANKS}
+                row |= {"mAP": result.mAP, "mINP": result.mINP}
+            out[kind][group] = row
+    return out
+
+
+def _read_table(path: Path, field: str) -> dict[str, str] | None:
+    """``key -> value of field`` from a {key: {field: value, ...}} JSON file; None if absent."""
+    if not path.is_file():
+        return None
+    try:
+        table = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DatasetLayoutError(f"cannot read {path}: {error}") from error
+    if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+        raise DatasetLayoutError(
+            f'{path} must map keys to objects, e.g. {{"0001": {{"{field}": ...}}}}'
+        )
+    return {str(key): str(entry[field]) for key, entry in table.items() if field in entry}
+
+
+def _masks(labels: Sequence[str | None], kind: str) -> dict[str, np.ndarray]:
+    present = {label for label in labels if label}
+    known = KNOWN_ORDER.get(kind, ())
+    ordered = [g for g in known if g in present] + sorted(present - set(known))
+    return {group: np.array([label == group for label in labels], dtype=bool) for group in ordered}

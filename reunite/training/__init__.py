@@ -1,0 +1,1 @@
+"""Training re-ID networks on Market-1501-layout folders (``reunite train``)."""

@@ -1,0 +1,140 @@
+"""Training data: decoded once into memory, sampled P identities x K images, augmented in batch.
+
+On a 2-core machine JPEG decoding and per-image Python transforms would cost more than the
+network itself, so every training crop is decoded and resized once into a uint8 tensor, and the
+augmentations (flip, pad-and-crop, random erasing; as in the "Bag of Tricks" baseline, Luo et al.
+2019) run on whole batches with tensor ops.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from reunite.errors import DatasetLayoutError
+from reunite.evaluation.market1501 import ReidImage
+from reunite.models.preprocessing import Preprocessing
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingImages:
+    """(N, 3, H, W) uint8 RGB images and their 0..C-1 identity labels."""
+
+    pixels: torch.Tensor
+    labels: torch.Tensor
+    skipped: list[str]
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.labels.max()) + 1
+
+
+def load_training_images(
+    images: list[ReidImage],
+    preprocessing: Preprocessing,
+    progress: Callable[[int, int], None] | None = None,
+) -> TrainingImages:
+    """Decode and resize every crop; unreadable files are skipped and listed, not fatal."""
+    width, height = preprocessing.input_size
+    pixels = np.empty((len(images), height, width, 3), dtype=np.uint8)
+    labels, skipped, kept = [], [], 0
+    for i, image in enumerate(images):
+        bgr = cv2.imread(str(image.path), cv2.IMREAD_COLOR)
+        if bgr is None or bgr.size == 0:
+            skipped.append(image.path.name)
+            log.warning("skipping unreadable image", extra={"path": str(image.path)})
+            continue
+        resized = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_LINEAR)
+        pixels[kept] = resized if preprocessing.channel_order == "bgr" else resized[:, :, ::-1]
+        labels.append(image.pid)
+        kept += 1
+        if progress and (i % 200 == 0 or i == len(images) - 1):
+            progress(i + 1, len(images))
+    if kept == 0:
+        raise DatasetLayoutError("no readable training images (all were skipped as corrupt)")
+    # labels must stay 0..C-1 without holes after skipping
+    _, dense = np.unique(np.asarray(labels), return_inverse=True)
+    tensor = torch.from_numpy(pixels[:kept]).permute(0, 3, 1, 2).contiguous()
+    return TrainingImages(tensor, torch.from_numpy(dense.astype(np.int64)), skipped)
+
+
+class IdentitySampler:
+    """P x K batches: P identities, K images each (with replacement when an identity has fewer),
+    which batch-hard triplet mining needs: every anchor has positives and negatives in its
+    batch. One epoch visits every identity once (in batches of P)."""
+
+    def __init__(self, labels: torch.Tensor, p: int, k: int, seed: int) -> None:
+        self.by_label = [np.flatnonzero(labels.numpy() == c) for c in range(int(labels.max()) + 1)]
+        self.by_label = [idx for idx in self.by_label if len(idx)]
+        if len(self.by_label) < 2:
+            raise DatasetLayoutError("training needs at least 2 identities")
+        self.p = min(p, len(self.by_label))
+        self.k = k
+        self.seed = seed
+
+    def batches_per_epoch(self) -> int:
+        return len(self.by_label) // self.p
+
+    def epoch(self, epoch: int) -> Iterator[np.ndarray]:
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(len(self.by_label))
+        for b in range(self.batches_per_epoch()):
+            chosen = order[b * self.p : (b + 1) * self.p]
+            yield np.concatenate(
+                [
+                    rng.choice(self.by_label[c], self.k, replace=len(self.by_label[c]) < self.k)
+                    for c in chosen
+                ]
+            )
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    flip: float = 0.5
+    pad: int = 10  # pixels at 256 px height; scaled with the input size
+    erase: float = 0.5  # random erasing probability (Zhong et al. 2020)
+    jitter: float = 0.2  # brightness/contrast jitter amplitude (CCTV exposure varies)
+
+
+def augment(batch: torch.Tensor, aug: Augmentation, generator: torch.Generator) -> torch.Tensor:
+    """uint8 (B, 3, H, W) -> float (B, 3, H, W) in 0..1 with flip, pad+crop, jitter, erasing."""
+    b, _, h, w = batch.shape
+    x = batch.float() / 255.0
+    rand = lambda *s: torch.rand(*s, generator=generator)  # noqa: E731
+    flip = rand(b) < aug.flip
+    x[flip] = x[flip].flip(3)
+    pad = max(1, round(aug.pad * h / 256))
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator)
+    x = torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(b)])
+    if aug.jitter:
+        gain = 1 + (rand(b, 1, 1, 1) * 2 - 1) * aug.jitter
+        bias = (rand(b, 1, 1, 1) * 2 - 1) * aug.jitter / 2
+        x = (x * gain + bias).clamp(0, 1)
+    for i in torch.nonzero(rand(b) < aug.erase).flatten().tolist():
+        area = float(rand(1)) * 0.38 + 0.02
+        ratio = float(
+            torch.exp(torch.empty(1).uniform_(np.log(0.3), np.log(3.3), generator=generator))
+        )
+        eh = min(h, max(1, round((area * h * w * ratio) ** 0.5)))
+        ew = min(w, max(1, round((area * h * w / ratio) ** 0.5)))
+        y0 = int(torch.randint(0, h - eh + 1, (1,), generator=generator))
+        x0 = int(torch.randint(0, w - ew + 1, (1,), generator=generator))
+        x[i, :, y0 : y0 + eh, x0 : x0 + ew] = rand(3, eh, ew)
+    return x
+
+
+def normalise(x: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:
+    """0..1 floats in the model's channel order -> the model's input scale (mean/std)."""
+    factor = 255.0 * preprocessing.scale
+    mean = torch.tensor(preprocessing.mean).view(1, 3, 1, 1)
+    std = torch.tensor(preprocessing.std).view(1, 3, 1, 1)
+    return (x * factor - mean) / std
