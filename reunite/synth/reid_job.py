@@ -3,7 +3,8 @@
 Crops are cut from full camera frames (background, other people, props, the camera's image
 chain) with loose, jittered boxes as a detector gives them. Identities are rendered in cohorts
 at different hours (day, dusk, night IR); train and test identities are disjoint. As in
-Market-1501: one query per test identity and camera, the rest in the gallery; ``-1`` junk
+Market-1501: one query per test identity and camera (its clearest crop, as Market-1501's
+queries are hand-drawn boxes), the rest in the gallery; ``-1`` junk
 (heavily occluded crops) and ``0000`` distractors (background and body-part boxes) in the gallery.
 Beside the images, ``identities.json`` (pid -> age group, age, gender, split) and
 ``sequences.json`` (the ``s`` number of a file name -> hour and day/night) let evaluation report
@@ -232,11 +233,19 @@ def _write_cohort(
         for cam in sorted(groups):
             group = groups[cam]
             order = rng.permutation(len(group))
+            # Market-1501's queries are hand-drawn boxes around clearly visible people, and a
+            # case's "last seen" still is chosen the same way: the query is the camera's best
+            # crop (most visible, then tallest); the harder ones stay in the gallery.
+            order = sorted(order, key=lambda i: -_query_quality(group[i]))
             for rank, i in enumerate(order):
                 if rank == 0 and cam in queries:
                     write("query", group[i], pid, "query_images")
                 else:
                     write("bounding_box_test", group[i], pid, "gallery_images")
+
+
+def _query_quality(c: _Crop) -> float:
+    return c.visibility * min(c.image.shape[0] / 160.0, 1.0)
 
 
 def _pick_queries(groups: dict[int, list[_Crop]], rng: np.random.Generator) -> set[int]:

@@ -195,9 +195,9 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         resuming = self.prepare_output(resume, overwrite)
         data = self._load_data()
+        torch.manual_seed(cfg.seed)  # before building: the initial weights come from it
         network, optimizer = self._build(data.num_classes)
         generator = torch.Generator().manual_seed(cfg.seed)
-        torch.manual_seed(cfg.seed)
         start_epoch = 0
         if resuming:
             state = load_checkpoint(self.checkpoint_path)
@@ -249,7 +249,7 @@ class Trainer:
                                    ("accuracy", accuracy), ("satisfied", satisfied)):  # fmt: skip
                     sums[key] += float(value.detach())
                 self.progress("train", epoch * steps + step + 1, cfg.epochs * steps,
-                              {"epoch": epoch + 1, "loss": float(loss)})  # fmt: skip
+                              {"epoch": epoch + 1, "loss": float(loss.detach())})  # fmt: skip
             row = {k: v / steps for k, v in sums.items()}
             row |= {
                 "epoch": epoch + 1,

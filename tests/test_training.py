@@ -1,0 +1,185 @@
+"""``reunite train`` on a tiny Market-1501-layout set: the loss falls, checkpoints reload
+bit-exactly, an interrupted run resumes to the very same weights, and bad input fails clearly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from reunite.cli import app
+from reunite.errors import CheckpointError, DatasetLayoutError, OutputExistsError
+from reunite.training.trainer import (
+    TrainConfig,
+    Trainer,
+    checkpoint_network,
+    load_checkpoint,
+    lr_factor,
+)
+
+IDS, PER_ID = 8, 6
+
+
+def _person(rng: np.random.Generator, top: tuple, bottom: tuple) -> np.ndarray:
+    """A crude person crop: upper and lower clothing colours over a noisy background."""
+    img = rng.integers(60, 120, (96, 48, 3), dtype=np.uint8)
+    x0 = int(rng.integers(8, 14))
+    cv2.rectangle(img, (x0, 10), (x0 + 22, 50), top, -1)
+    cv2.rectangle(img, (x0 + 2, 50), (x0 + 20, 90), bottom, -1)
+    return img
+
+
+@pytest.fixture(scope="module")
+def tiny_market(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("tiny_market")
+    rng = np.random.default_rng(0)
+    for name in ("bounding_box_train", "bounding_box_test", "query"):
+        (root / name).mkdir()
+    for pid in range(1, IDS + 1):
+        top = tuple(int(v) for v in rng.integers(0, 256, 3))
+        bottom = tuple(int(v) for v in rng.integers(0, 256, 3))
+        for i in range(PER_ID):
+            cam = 1 + i % 3
+            cv2.imwrite(
+                str(root / "bounding_box_train" / f"{pid:04d}_c{cam}s1_{i:06d}_01.jpg"),
+                _person(rng, top, bottom),
+            )
+        cv2.imwrite(
+            str(root / "query" / f"{pid:04d}_c1s1_000100_01.jpg"), _person(rng, top, bottom)
+        )
+        cv2.imwrite(
+            str(root / "bounding_box_test" / f"{pid:04d}_c2s1_000100_01.jpg"),
+            _person(rng, top, bottom),
+        )
+    return root
+
+
+def _config(data: Path, out: Path, epochs: int = 2, **kw) -> TrainConfig:
+    base = dict(
+        data=data, out=out, epochs=epochs, p=4, k=4, warmup_epochs=1, threads=2,
+        input_size=(32, 64), lr=3e-3,
+    )  # fmt: skip
+    return TrainConfig(**(base | kw))
+
+
+def test_learning_rate_warms_up_then_decays() -> None:
+    assert lr_factor(0, 5, 60) == pytest.approx(0.01)
+    assert lr_factor(5, 5, 60) == pytest.approx(1.0)
+    assert lr_factor(32.5, 5, 60) == pytest.approx(0.5)
+    assert lr_factor(60, 5, 60) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_loss_falls_and_checkpoint_reloads_bit_exactly(tiny_market: Path, tmp_path: Path) -> None:
+    trainer = Trainer(_config(tiny_market, tmp_path / "run", epochs=30))
+    summary = trainer.run()
+    history = trainer.history()
+    assert len(history) == 30
+    first, last = history[0]["loss"], history[-1]["loss"]
+    assert last < 0.75 * first, f"loss did not fall: {first:.3f} -> {last:.3f}"
+    assert summary["identities"] == IDS
+    for name in ("metrics.jsonl", "metrics.csv", "curves.png", "config.json"):
+        assert (tmp_path / "run" / name).is_file(), name
+
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    network = checkpoint_network(state)
+    again = checkpoint_network(load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt"))
+    for (name, a), (_, b) in zip(
+        network.state_dict().items(), again.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    x = torch.randn(3, 3, 64, 32)
+    assert torch.equal(network(x), again(x))
+
+
+def test_interrupted_run_resumes_to_identical_weights(tiny_market: Path, tmp_path: Path) -> None:
+    straight = _config(tiny_market, tmp_path / "straight", epochs=3)
+    Trainer(straight).run()
+    # interrupted (Ctrl-C) in the first step of epoch 3, then resumed with the same command
+    def interrupt(stage: str, done: int, total: int, info: dict) -> None:
+        if stage == "train" and info["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    resumed = _config(tiny_market, tmp_path / "resumed", epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(resumed, interrupt).run()
+    assert load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")["epoch"] == 2
+    Trainer(resumed).run(resume=True)
+    a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")["model"]
+    for key in a:
+        assert torch.equal(a[key], b[key]), f"{key} differs after resume"
+    epochs = [json.loads(line)["epoch"] for line in (tmp_path / "resumed" / "metrics.jsonl").open()]
+    assert epochs == [1, 2, 3]
+
+
+def test_corrupt_image_is_skipped_and_reported(tiny_market: Path, tmp_path: Path) -> None:
+    # tried: a JPEG truncated to garbage among the training crops
+    data = tmp_path / "data"
+    data.mkdir()
+    for sub in tiny_market.iterdir():
+        (data / sub.name).mkdir()
+        for f in sub.iterdir():
+            (data / sub.name / f.name).write_bytes(f.read_bytes())
+    bad = data / "bounding_box_train" / "0001_c1s1_000099_01.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    summary = Trainer(_config(data, tmp_path / "run", epochs=1)).run()
+    assert summary["skipped_images"] == [bad.name]
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["skipped_images"] == [
+        bad.name
+    ]
+
+
+def test_bad_inputs_fail_clearly_and_overwrite_nothing(tiny_market: Path, tmp_path: Path) -> None:
+    # tried: a folder without the Market-1501 layout
+    with pytest.raises(DatasetLayoutError, match="bounding_box_train"):
+        Trainer(_config(tmp_path, tmp_path / "run1")).run()
+    # tried: a badly named training image
+    bad = tmp_path / "badnames"
+    for sub in ("bounding_box_train", "bounding_box_test", "query"):
+        (bad / sub).mkdir(parents=True)
+    (bad / "bounding_box_train" / "person7.jpg").write_bytes(b"x")
+    with pytest.raises(DatasetLayoutError, match=r"person7\.jpg"):
+        Trainer(_config(bad, tmp_path / "run2")).run()
+    # tried: an output folder that holds something else
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("keep me")
+    with pytest.raises(OutputExistsError):
+        Trainer(_config(tiny_market, busy)).run()
+    assert (busy / "notes.txt").read_text() == "keep me"
+
+
+def test_resume_refuses_foreign_or_truncated_checkpoints(tiny_market: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    Trainer(_config(tiny_market, run, epochs=1)).run()
+    checkpoint = run / "checkpoints" / "last.pt"
+    # tried: resuming with another architecture
+    with pytest.raises(CheckpointError, match="osnet_x0_25 checkpoint"):
+        Trainer(_config(tiny_market, run, architecture="osnet_x0_5")).run(resume=True)
+    # tried: a checkpoint cut short (disk full, copy interrupted)
+    data = checkpoint.read_bytes()
+    checkpoint.write_bytes(data[: len(data) // 3])
+    with pytest.raises(CheckpointError, match="truncated"):
+        Trainer(_config(tiny_market, run, epochs=2)).run(resume=True)
+
+
+def test_cli_trains_and_reports_errors(tiny_market: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "cli_run"
+    args = ["train", "--data", str(tiny_market), "--out", str(out), "--epochs", "1",
+            "--width", "32", "--height", "64", "--p", "4", "--k", "2"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (out / "checkpoints" / "last.pt").is_file()
+    again = runner.invoke(app, args)  # same folder, no --resume / --overwrite
+    assert again.exit_code == 2
+    assert "not empty" in again.output
+    missing = runner.invoke(
+        app, ["train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]
+    )
+    assert missing.exit_code == 2
