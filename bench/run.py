@@ -108,24 +108,48 @@ def bench_reid(kit, renderer, maps, out: Path, quick: bool) -> dict:
     return summary
 
 
-def bench_reid_models(reid_dir: Path) -> dict:
-    from reunite.evaluation.market1501 import Market1501Layout
-    from reunite.evaluation.reid_eval import evaluate_embedder
+def _reid_embedders() -> dict:
+    """Every model worth comparing: the baselines, the shipped model, the real ones in shared."""
     from reunite.models.color_histogram import ColorHistogramEmbedder
+    from reunite.models.registry import DEFAULT_MODEL, load_embedder
 
-    layout = Market1501Layout(reid_dir)
-    rows = {
-        "colour histogram (HSV, upper+lower)": evaluate_embedder(ColorHistogramEmbedder(), layout),
-        "colour histogram, central 50 % of the width": evaluate_embedder(
-            ColorHistogramEmbedder(centre_fraction=0.5), layout
-        ),
+    models = {
+        "colour histogram (HSV, upper+lower)": ColorHistogramEmbedder(),
+        "colour histogram, central 50 % of the width": ColorHistogramEmbedder(centre_fraction=0.5),
+        f"shipped {DEFAULT_MODEL} (PyTorch)": load_embedder("default"),
     }
     osnet = SHARED / "models" / "osnet_x0_25_msmt17" / "osnet_x0_25_msmt17.onnx"
     if osnet.exists():
-        from reunite.models.onnx_reid import OnnxReidEmbedder
+        models["real OSNet x0.25 (MSMT17, ONNX)"] = load_embedder(osnet)
+    omz = SHARED / "models" / "openvino_omz" / "person-reidentification-retail-0288" / "FP32"
+    if omz.exists():
+        models["real OMZ retail-0288 (OpenVINO)"] = load_embedder(
+            omz / "person-reidentification-retail-0288.xml"
+        )
+    return models
 
-        rows["real OSNet x0.25 (MSMT17, ONNX)"] = evaluate_embedder(OnnxReidEmbedder(osnet), layout)
-    return rows
+
+def bench_reid_models(reid_dir: Path) -> tuple[dict, dict]:
+    """Accuracy on the split and embedding speed (crops/s, median of 3 passes over 256 crops,
+    batches of 64, 2 threads), measured side by side in one run."""
+    import cv2
+
+    from reunite.evaluation.market1501 import Market1501Layout
+    from reunite.evaluation.reid_eval import evaluate_embedder
+
+    layout = Market1501Layout(reid_dir)
+    crops = [cv2.imread(str(image.path)) for image in layout.gallery[:256]]
+    accuracy, speed = {}, {}
+    for name, embedder in _reid_embedders().items():
+        accuracy[name] = evaluate_embedder(embedder, layout)
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            embedder.embed(crops)
+            times.append(time.perf_counter() - t0)
+        speed[name] = {"crops_per_s": round(len(crops) / statistics.median(times), 1),
+                       "dim": embedder.dim}  # fmt: skip
+    return accuracy, speed
 
 
 def bench_detector(district_dir: Path) -> dict:
@@ -203,7 +227,7 @@ def main() -> None:
     reid_dir = args.out / "reid"
     results["synth_reid"] = bench_reid(kit, renderer, maps, reid_dir, args.quick)
     print(results["synth_reid"], flush=True)
-    results["reid_models"] = bench_reid_models(reid_dir)
+    results["reid_models"], results["reid_speed"] = bench_reid_models(reid_dir)
     (REPO / "bench" / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (REPO / "bench" / "results.md").write_text(_markdown(results))
     print((REPO / "bench" / "results.md").read_text())
@@ -241,6 +265,12 @@ def _markdown(r: dict) -> str:
         "## Re-ID on the synthetic test split (Market-1501 protocol)",
         "",
         format_metrics_table(r["reid_models"]),
+        "",
+        "## Embedding speed (CPU, 2 threads, batches of 64, median of 3)",
+        "",
+        "| model | dim | crops/s |",
+        "|---|---|---|",
+        *(f"| {name} | {v['dim']} | {v['crops_per_s']} |" for name, v in r["reid_speed"].items()),
         "",
         "## Real YOLOX-nano on district frames (IoU 0.5, >= 48 px, >= 50 % visible)",
         "",

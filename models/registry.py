@@ -44,6 +44,8 @@ if TYPE_CHECKING:  # torch loads lazily: listing and showing cards stays fast
 log = logging.getLogger(__name__)
 
 ZOO_DIR = Path(__file__).resolve().parent / "zoo"
+# The shipped model every tool uses unless told otherwise (``--model default``); see its card.
+DEFAULT_MODEL = "reunite-mobilenetv2-synth"
 CARD_FILE = "card.json"
 WEIGHTS_FILE = "weights.pt"
 TRAIN_CHECKPOINT_FORMAT = "reunite-train-checkpoint/1"
@@ -623,14 +625,15 @@ def load_embedder(
     preprocessing: Preprocessing | None = None,
     registry: Registry | None = None,
 ) -> Embedder:
-    """The embedder a ``--model`` value names, tried in this order: a registry name (built-in,
+    """The embedder a ``--model`` value names, tried in this order: ``default`` (the shipped
+    ``DEFAULT_MODEL``), a registry name (built-in,
     shipped, pulled), a folder holding ``card.json``, an ``.onnx`` file (TORCHREID preprocessing
     unless given), an OpenVINO ``.xml`` (OPENVINO_OMZ unless given), or a PyTorch checkpoint: a
     ``reunite train`` checkpoint (recognised by its ``format`` key) or a torchreid OSNet one
     (width read from the weights). ``registry`` defaults to ``Registry.default()``.
     """
     registry = registry or Registry.default()
-    text = str(spec)
+    text = DEFAULT_MODEL if str(spec) == "default" else str(spec)
     entry = registry.find(text)
     if entry is not None:
         return registry.load(

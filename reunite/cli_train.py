@@ -38,6 +38,9 @@ def train_command(
     ] = True,
     max_images: Annotated[int | None, typer.Option(help="Use only the first N crops.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    init_from: Annotated[
+        Path | None, typer.Option(help="Start from this checkpoint's weights (new schedule).")
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Discard the run in --out.")] = False,
 ) -> None:
@@ -47,7 +50,7 @@ def train_command(
     config = TrainConfig(
         data=data, out=out, architecture=arch, epochs=epochs, input_size=(width, height),
         p=p, k=k, lr=lr, warmup_epochs=warmup, seed=seed, device=device, amp=amp,
-        pretrained=pretrained, max_images=max_images, threads=threads,
+        pretrained=pretrained, max_images=max_images, threads=threads, init_from=init_from,
     )  # fmt: skip
     with _progress() as progress:
         tasks: dict[str, int] = {}

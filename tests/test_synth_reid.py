@@ -69,3 +69,23 @@ def test_a_real_reid_model_beats_colour_histograms_here(reid_set: Path, shared_d
     hist = evaluate_embedder(ColorHistogramEmbedder(), layout)
     assert real["mAP"] > 1.5 * hist["mAP"]
     assert real["rank1"] > hist["rank1"] + 0.05
+
+
+def test_subgroup_metadata_names_every_test_identity_and_sequence(reid_set: Path):
+    people = json.loads((reid_set / "identities.json").read_text())
+    sequences = json.loads((reid_set / "sequences.json").read_text())
+    layout = Market1501Layout(reid_set)
+    for image in layout.query:
+        assert people[f"{image.pid:04d}"]["age_group"] in ("child", "adult", "elderly")
+        assert sequences[str(image.seq)]["light"] in ("day", "night")
+
+
+def test_the_shipped_model_beats_the_baselines_on_an_unseen_split(reid_set: Path):
+    """Seed 3 is disjoint from the training seed (101): these people were never seen."""
+    from reunite.models.registry import load_embedder
+
+    layout = Market1501Layout(reid_set)
+    shipped = evaluate_embedder(load_embedder("default"), layout)
+    hist = evaluate_embedder(ColorHistogramEmbedder(centre_fraction=0.5), layout)
+    assert shipped["rank1"] >= hist["rank1"] + 0.25
+    assert shipped["mAP"] >= 2 * hist["mAP"]

