@@ -6,7 +6,7 @@ Embeddings are L2-normalised so that cosine similarity is a dot product and cosi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -47,3 +47,21 @@ def check_bgr_crop(crop: np.ndarray, index: int) -> None:
         raise ValueError(
             f"crop {index}: expected a non-empty BGR image (H, W, 3), got {crop.shape}"
         )
+
+
+def embed_in_batches(
+    crops: Sequence[np.ndarray],
+    dim: int,
+    batch_size: int,
+    preprocess: Callable[[Sequence[np.ndarray]], np.ndarray],
+    run: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """The loop every network backend shares: check every crop first (a bad one fails the call
+    before any work), then preprocess and run ``batch_size`` at a time, L2-normalise the rows."""
+    for i, crop in enumerate(crops):
+        check_bgr_crop(crop, i)
+    out = np.empty((len(crops), dim), dtype=np.float32)
+    for start in range(0, len(crops), batch_size):
+        batch = preprocess(crops[start : start + batch_size])
+        out[start : start + len(batch)] = run(batch)
+    return l2_normalise(out)

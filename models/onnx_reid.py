@@ -13,15 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-import cv2
 import numpy as np
 import onnxruntime as ort
 
 from reunite.errors import InvalidOptionError
-from reunite.models.embedder import check_bgr_crop, l2_normalise
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from reunite.models.embedder import embed_in_batches
+from reunite.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
 
 class OnnxReidEmbedder:
@@ -76,11 +73,10 @@ class OnnxReidEmbedder:
                 f"3 channels of {input_size[1]}x{input_size[0]} (HxW); set input_size=(W, H)"
             )
         self._input_name = model_input.name
-        self._input_size = input_size
-        self._swap_to_rgb = channel_order == "rgb"
-        self._scale = np.float32(scale)
-        self._mean = np.asarray(mean, dtype=np.float32).reshape(1, 3, 1, 1)
-        self._std = np.asarray(std, dtype=np.float32).reshape(1, 3, 1, 1)
+        self.preprocessing = Preprocessing(
+            input_size=input_size, channel_order=channel_order, scale=scale,
+            mean=tuple(mean), std=tuple(std),
+        )  # fmt: skip
         # A model exported with a fixed batch gets exactly that many images per run (padded).
         self._fixed_batch = batch
         self.batch_size = batch or batch_size
@@ -93,22 +89,9 @@ class OnnxReidEmbedder:
             self.dim = self._run(blank).shape[1]
 
     def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
-        for i, crop in enumerate(crops):
-            check_bgr_crop(crop, i)
-        out = np.empty((len(crops), self.dim), dtype=np.float32)
-        for start in range(0, len(crops), self.batch_size):
-            batch = self._preprocess(crops[start : start + self.batch_size])
-            out[start : start + len(batch)] = self._run(batch)
-        return l2_normalise(out)
-
-    def _preprocess(self, crops: Sequence[np.ndarray]) -> np.ndarray:
-        images = np.stack(
-            [cv2.resize(c, self._input_size, interpolation=cv2.INTER_LINEAR) for c in crops]
+        return embed_in_batches(
+            crops, self.dim, self.batch_size, self.preprocessing.to_nchw, self._run
         )
-        if self._swap_to_rgb:
-            images = images[..., ::-1]
-        chw = images.transpose(0, 3, 1, 2).astype(np.float32)
-        return (chw * self._scale - self._mean) / self._std
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         n = len(batch)

@@ -15,7 +15,7 @@ import numpy as np
 import openvino as ov
 
 from reunite.errors import InvalidOptionError
-from reunite.models.embedder import check_bgr_crop, l2_normalise
+from reunite.models.embedder import embed_in_batches
 from reunite.models.preprocessing import OPENVINO_OMZ, Preprocessing
 
 
@@ -72,13 +72,9 @@ class OpenVinoReidEmbedder:
         self.dim = self._run(np.zeros((1, 3, height, width), np.float32)).shape[1]
 
     def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
-        for i, crop in enumerate(crops):
-            check_bgr_crop(crop, i)
-        out = np.empty((len(crops), self.dim), dtype=np.float32)
-        for start in range(0, len(crops), self.batch_size):
-            batch = self.preprocessing.to_nchw(crops[start : start + self.batch_size])
-            out[start : start + len(batch)] = self._run(batch)
-        return l2_normalise(out)
+        return embed_in_batches(
+            crops, self.dim, self.batch_size, self.preprocessing.to_nchw, self._run
+        )
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         n = len(batch)

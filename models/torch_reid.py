@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from reunite.models.embedder import check_bgr_crop, l2_normalise
+from reunite.models.embedder import embed_in_batches
 from reunite.models.preprocessing import Preprocessing
 
 
@@ -41,13 +41,13 @@ class TorchReidEmbedder:
             self.dim = int(self.network(probe).shape[1])
 
     def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
-        for i, crop in enumerate(crops):
-            check_bgr_crop(crop, i)
-        out = np.empty((len(crops), self.dim), dtype=np.float32)
-        for start in range(0, len(crops), self.batch_size):
-            batch = self.preprocessing.to_nchw(crops[start : start + self.batch_size])
-            out[start : start + len(batch)] = self.embed_tensor(torch.from_numpy(batch))
-        return l2_normalise(out)
+        return embed_in_batches(
+            crops,
+            self.dim,
+            self.batch_size,
+            self.preprocessing.to_nchw,
+            lambda batch: self.embed_tensor(torch.from_numpy(batch)),
+        )
 
     @torch.inference_mode()
     def embed_tensor(self, batch: torch.Tensor) -> np.ndarray:

@@ -51,20 +51,17 @@ def _registry(ctx: typer.Context) -> Registry:
 @_user_errors
 def list_models(ctx: typer.Context) -> None:
     """Every model by name: built-in, installed, or downloadable with `reunite models pull`."""
+    # Few, short columns so the table reads at 80 columns; `show NAME` has the licence etc.
     table = Table(title="Re-ID models", box=box.SIMPLE_HEAD)
-    for column in ("name", "version", "architecture", "dim", "installed", "licence"):
-        table.add_column(column, no_wrap=column == "name", overflow="fold")
-    table.add_column("rank-1 / mAP %", overflow="fold")
+    table.add_column("name", no_wrap=True)
+    table.add_column("arch", no_wrap=True)
+    table.add_column("dim", justify="right")
+    table.add_column("installed", no_wrap=True)
+    table.add_column("rank-1/mAP %", no_wrap=True)
     for entry in _registry(ctx).entries():
         card = entry.card
         table.add_row(
-            card.name,
-            card.version,
-            card.architecture,
-            str(card.embedding_dim),
-            _status(entry),
-            card.licence,
-            _headline(card),
+            card.name, card.architecture, str(card.embedding_dim), _status(entry), _headline(card)
         )
     out.print(table)
 
@@ -147,8 +144,8 @@ def _headline(card: ModelCard) -> str:
         return ""
     data, metrics = found
     mean_ap = metrics.get("mAP")
-    figures = f"{100 * metrics['rank1']:.1f}" + (f" / {100 * mean_ap:.1f}" if mean_ap else "")
-    return f"{figures} ({data})"
+    figures = f"{100 * metrics['rank1']:.0f}" + (f"/{100 * mean_ap:.0f}" if mean_ap else "")
+    return f"{figures} {data}"
 
 
 def _pretty(value: Any) -> str:

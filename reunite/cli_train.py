@@ -20,14 +20,14 @@ def train_command(
             help="osnet_x1_0 | osnet_x0_75 | osnet_x0_5 | osnet_x0_25 | "
             "resnet50_bnneck | mobilenetv2_reid"
         ),
-    ] = "osnet_x0_25",
+    ] = "mobilenetv2_reid",
     epochs: Annotated[int, typer.Option(min=1)] = 60,
     width: Annotated[int, typer.Option(help="Input width in pixels.")] = 64,
     height: Annotated[int, typer.Option(help="Input height in pixels.")] = 128,
     p: Annotated[int, typer.Option(help="Identities per batch.")] = 16,
     k: Annotated[int, typer.Option(help="Images per identity in a batch.")] = 4,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (Adam/AMSGrad).")] = 1.5e-3,
-    warmup: Annotated[int, typer.Option(help="Warm-up epochs.")] = 5,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (Adam/AMSGrad).")] = 5e-4,
+    warmup: Annotated[int, typer.Option(help="Warm-up epochs.")] = 3,
     seed: int = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
     amp: Annotated[

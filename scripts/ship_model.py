@@ -5,7 +5,7 @@ the metrics of ``reunite eval`` on a held-out synthetic split (overall and per s
 the real MOT17 sanity set, and the calibrated "same person" threshold. Usage:
 
     python scripts/ship_model.py CHECKPOINT --name NAME --synthetic REPORT.json \
-        [--mot17 REPORT.json] --command "reunite train ..." [--train-seconds S]
+        [--mot17 REPORT.json] [--calibration REPORT.json] --command "reunite train ..."
 
 where the reports are ``metrics.json`` files written by ``reunite eval --out``.
 """
@@ -40,6 +40,10 @@ def main(
     command: Annotated[str, typer.Option(help="the exact training command")],
     report_name: Annotated[str, typer.Option(help="the model's name inside the reports")],
     mot17: Annotated[Path | None, typer.Option(help="metrics.json of reunite eval --mot17")] = None,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(help="metrics.json on a separate validation split for the threshold"),
+    ] = None,
     train_seconds: Annotated[float | None, typer.Option()] = None,
     hardware: Annotated[str, typer.Option()] = "2-core x86-64 CPU (AVX-512 BF16), no GPU",
     version: Annotated[str, typer.Option()] = "1.0.0",
@@ -70,7 +74,9 @@ def main(
             for k in ("rank1", "rank5", "mAP", "num_query")
             if k in mot["metrics"]
         }
-    threshold = synth.get("threshold")
+    # The alert threshold is fitted on a validation split, not on the split that reports it.
+    calibration_report = json.loads(calibration.read_text()) if calibration else synth_report
+    threshold = _model_result(calibration_report, report_name).get("threshold")
     card = ModelCard(
         name=name,
         version=version,

@@ -62,7 +62,7 @@ def tiny_market(tmp_path_factory) -> Path:
 def _config(data: Path, out: Path, epochs: int = 2, **kw) -> TrainConfig:
     base = dict(
         data=data, out=out, epochs=epochs, p=4, k=4, warmup_epochs=1, threads=2,
-        input_size=(32, 64), lr=3e-3,
+        input_size=(32, 64), lr=3e-3, architecture="osnet_x0_25",
     )  # fmt: skip
     return TrainConfig(**(base | kw))
 
@@ -173,7 +173,8 @@ def test_cli_trains_and_reports_errors(tiny_market: Path, tmp_path: Path) -> Non
     runner = CliRunner()
     out = tmp_path / "cli_run"
     args = ["train", "--data", str(tiny_market), "--out", str(out), "--epochs", "1",
-            "--width", "32", "--height", "64", "--p", "4", "--k", "2"]  # fmt: skip
+            "--width", "32", "--height", "64", "--p", "4", "--k", "2",
+            "--arch", "osnet_x0_25"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert (out / "checkpoints" / "last.pt").is_file()

@@ -49,14 +49,14 @@ Progress = Callable[[str, int, int, dict[str, float]], None]
 class TrainConfig(BaseModel):
     data: Path
     out: Path
-    architecture: str = "osnet_x0_25"
+    architecture: str = "mobilenetv2_reid"  # the shipped model's recipe (see its card)
     input_size: tuple[int, int] = (64, 128)  # W, H
     epochs: int = Field(60, ge=1)
     p: int = Field(16, ge=2, description="identities per batch")
     k: int = Field(4, ge=2, description="images per identity in a batch")
-    lr: float = Field(1.5e-3, gt=0)
+    lr: float = Field(5e-4, gt=0)
     weight_decay: float = 5e-4
-    warmup_epochs: int = Field(5, ge=0)
+    warmup_epochs: int = Field(3, ge=0)
     label_smoothing: float = 0.1
     triplet_margin: float = 0.3
     seed: int = 0
