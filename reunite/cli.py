@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from reunite import __version__
+from reunite.cli_common import Bars, console, progress_bars, user_errors
 from reunite.config import Settings
-from reunite.errors import ReuniteError
 from reunite.logging import configure_logging
 
 if TYPE_CHECKING:  # the synth stack loads lazily: commands that do not render stay fast
@@ -29,26 +25,7 @@ app = typer.Typer(
 synth_app = typer.Typer(help="Render the synthetic multi-camera CCTV world.", no_args_is_help=True)
 app.add_typer(synth_app, name="synth")
 
-console = Console(stderr=True)
 log = logging.getLogger("reunite.cli")
-F = TypeVar("F", bound=Callable)
-
-
-def user_errors(func: F) -> F:
-    """Turn the errors a user can meet into one clear line and a non-zero exit."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except ReuniteError as exc:
-            console.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            console.print("[bold red]interrupted[/]: nothing half-written was kept")
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 @app.callback()
@@ -65,30 +42,6 @@ def main(
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
-
-
-class _Bars:
-    """Adapter from a job's ``progress(stage, done, total)`` callback to rich bars."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.tasks: dict[str, int] = {}
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if stage not in self.tasks:
-            self.tasks[stage] = self.progress.add_task(stage, total=total)
-        self.progress.update(self.tasks[stage], completed=done, total=total)
 
 
 def _world_kit(settings: Settings):
@@ -113,9 +66,9 @@ def _render_district(
 
     check_output_dir(checked_out, overwrite)
     kit, renderer, maps = _world_kit(settings)
-    with _progress() as progress:
+    with progress_bars() as progress:
         return generate_district(
-            opts, lambda d: DistrictRenderer(d, kit, renderer, maps), _Bars(progress)
+            opts, lambda d: DistrictRenderer(d, kit, renderer, maps), Bars(progress)
         )
 
 
@@ -175,8 +128,8 @@ def synth_reid(
     opts.validate()
     check_output_dir(out, overwrite)
     kit, renderer, maps = _world_kit(ctx.obj)
-    with _progress() as progress:
-        summary = generate_reid(opts, kit, renderer, maps, _Bars(progress))
+    with progress_bars() as progress:
+        summary = generate_reid(opts, kit, renderer, maps, Bars(progress))
     console.print(
         f"wrote {out}: {summary['train_images']} train, {summary['gallery_images']} gallery, "
         f"{summary['query_images']} query images"

@@ -13,7 +13,6 @@ fixed FPR, the calibrated same-person threshold, subgroups when the set describe
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from reunite.cli_common import Bars, progress_bars, user_errors
 from reunite.errors import InvalidOptionError
 
 if TYPE_CHECKING:  # evaluation loads OpenCV and matplotlib: only when `eval` runs
@@ -33,19 +33,7 @@ SHEET_ORDERS = ("worst", "random")
 CMC_PLOT_RANKS = 20
 
 
-def _user_errors(func: F) -> F:
-    """``reunite.cli.user_errors``, looked up at call time: ``reunite.cli`` imports this module."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        from reunite.cli import user_errors
-
-        return user_errors(func)(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-@_user_errors
+@user_errors
 def eval_command(
     model: Annotated[
         list[str],
@@ -86,7 +74,7 @@ def eval_command(
     ] = False,
 ) -> None:
     """Evaluate re-ID models: CMC, mAP, mINP, TPR@FPR, subgroups, failure sheets."""
-    from reunite.cli import _Bars, _progress, console
+    from reunite.cli import console
     from reunite.evaluation.market1501 import Market1501Layout
     from reunite.evaluation.mot_sanity import mot_sanity_set
     from reunite.evaluation.reid_eval import market_eval_set
@@ -97,14 +85,14 @@ def eval_command(
         check_output_dir(out, overwrite)  # before anything slow
     if data is not None:
         layout = Market1501Layout(data)  # layout errors come before any progress bar
-        with _progress() as progress:
-            eval_set = market_eval_set(layout, _Bars(progress))
+        with progress_bars() as progress:
+            eval_set = market_eval_set(layout, Bars(progress))
     else:
         eval_set = mot_sanity_set(mot17)
     eval_set = eval_set.sample_queries(max_queries, seed)
     eval_set.check_scorable()
     embedders = _load_models(model, batch_size, device)
-    with _progress() as progress:
+    with progress_bars() as progress:
         report = run_eval(
             embedders,
             eval_set,
@@ -114,7 +102,7 @@ def eval_command(
             sheets=sheets,
             sheet_queries=sheet_queries,
             seed=seed,
-            progress=_Bars(progress),
+            progress=Bars(progress),
         )
     table = format_report_markdown(report)
     if json_output:

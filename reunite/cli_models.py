@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -20,6 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from reunite.cli_common import user_errors
 from reunite.config import Settings
 from reunite.models.download import ProgressHook
 from reunite.models.registry import ModelCard, Registry, RegistryEntry
@@ -30,25 +30,13 @@ err = Console(stderr=True)
 F = TypeVar("F", bound=Callable)
 
 
-def _user_errors(func: F) -> F:
-    """``reunite.cli.user_errors``, looked up at call time: reunite.cli imports this module."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        from reunite.cli import user_errors
-
-        return user_errors(func)(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
 def _registry(ctx: typer.Context) -> Registry:
     settings = ctx.obj if isinstance(ctx.obj, Settings) else Settings()
     return Registry(data_dir=settings.data_dir)
 
 
 @models_app.command("list")
-@_user_errors
+@user_errors
 def list_models(ctx: typer.Context) -> None:
     """Every model by name: built-in, installed, or downloadable with `reunite models pull`."""
     # Few, short columns so the table reads at 80 columns; `show NAME` has the licence etc.
@@ -67,7 +55,7 @@ def list_models(ctx: typer.Context) -> None:
 
 
 @models_app.command("show")
-@_user_errors
+@user_errors
 def show_model(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="A model name from `reunite models list`.")],
@@ -90,7 +78,7 @@ def show_model(
 
 
 @models_app.command("pull")
-@_user_errors
+@user_errors
 def pull_model(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="A downloadable model (see `reunite models list`).")],

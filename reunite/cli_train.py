@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from reunite.cli import _progress, console, user_errors
+from reunite.cli_common import console, progress_bars, user_errors
 
 
 @user_errors
@@ -52,7 +52,7 @@ def train_command(
         p=p, k=k, lr=lr, warmup_epochs=warmup, seed=seed, device=device, amp=amp,
         pretrained=pretrained, max_images=max_images, threads=threads, init_from=init_from,
     )  # fmt: skip
-    with _progress() as progress:
+    with progress_bars() as progress:
         tasks: dict[str, int] = {}
 
         def report(stage: str, done: int, total: int, info: dict[str, float]) -> None:
