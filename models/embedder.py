@@ -65,3 +65,11 @@ def embed_in_batches(
         batch = preprocess(crops[start : start + batch_size])
         out[start : start + len(batch)] = run(batch)
     return l2_normalise(out)
+
+
+def pad_to_fixed_batch(batch: np.ndarray, fixed: int | None) -> np.ndarray:
+    """Models exported with a fixed batch size take exactly that many images: pad with blanks
+    (the caller keeps the first ``len(batch)`` outputs)."""
+    if not fixed or len(batch) >= fixed:
+        return batch
+    return np.concatenate([batch, np.zeros((fixed - len(batch), *batch.shape[1:]), batch.dtype)])

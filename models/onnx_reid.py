@@ -17,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 from reunite.errors import InvalidOptionError
-from reunite.models.embedder import embed_in_batches
+from reunite.models.embedder import embed_in_batches, pad_to_fixed_batch
 from reunite.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
 
@@ -95,9 +95,7 @@ class OnnxReidEmbedder:
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         n = len(batch)
-        if self._fixed_batch and n < self._fixed_batch:
-            padding = np.zeros((self._fixed_batch - n, *batch.shape[1:]), dtype=np.float32)
-            batch = np.concatenate([batch, padding])
+        batch = pad_to_fixed_batch(batch, self._fixed_batch)
         features = self._session.run(None, {self._input_name: batch})[0]
         return np.asarray(features, dtype=np.float32).reshape(len(batch), -1)[:n]
 

@@ -15,7 +15,7 @@ import numpy as np
 import openvino as ov
 
 from reunite.errors import InvalidOptionError
-from reunite.models.embedder import embed_in_batches
+from reunite.models.embedder import embed_in_batches, pad_to_fixed_batch
 from reunite.models.preprocessing import OPENVINO_OMZ, Preprocessing
 
 
@@ -78,9 +78,7 @@ class OpenVinoReidEmbedder:
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         n = len(batch)
-        if self._fixed_batch and n < self._fixed_batch:
-            padding = np.zeros((self._fixed_batch - n, *batch.shape[1:]), dtype=np.float32)
-            batch = np.concatenate([batch, padding])
+        batch = pad_to_fixed_batch(batch, self._fixed_batch)
         self._request.infer({0: batch})
         features = self._request.get_output_tensor(0).data
         return np.array(features, dtype=np.float32).reshape(len(batch), -1)[:n]
