@@ -152,6 +152,9 @@ def test_bad_inputs_fail_clearly_and_overwrite_nothing(tiny_market: Path, tmp_pa
     (busy / "notes.txt").write_text("keep me")
     with pytest.raises(OutputExistsError):
         Trainer(_config(tiny_market, busy)).run()
+    # tried: --resume on a folder that holds no checkpoint
+    with pytest.raises(OutputExistsError, match="no checkpoint to resume"):
+        Trainer(_config(tiny_market, busy)).run(resume=True)
     assert (busy / "notes.txt").read_text() == "keep me"
 
 

@@ -142,6 +142,11 @@ class Trainer:
         if resume and self.checkpoint_path.is_file():
             return True
         if self.out.exists() and any(self.out.iterdir()) and not overwrite:
+            if resume:  # e.g. interrupted before the first epoch ended
+                raise OutputExistsError(
+                    f"{self.out} holds no checkpoint to resume ({self.checkpoint_path.name} is "
+                    "missing) and is not empty: pass --overwrite to start a new run there"
+                )
             raise OutputExistsError(
                 f"{self.out} is not empty: pass --resume to continue its run, or --overwrite"
             )
