@@ -22,6 +22,10 @@ def _mobilenetv2_reid(num_classes: int) -> nn.Module:
     return mobilenetv2_reid(num_classes=num_classes)
 
 
+# The layout of `reunite train` checkpoints (architecture, preprocessing, model, optimiser, ...):
+# written by reunite.training, read by the registry.
+TRAIN_CHECKPOINT_FORMAT = "reunite-train-checkpoint/1"
+
 BUILDERS: dict[str, Callable[[int], nn.Module]] = {
     **{arch: (lambda n, a=arch: osnet(a, n)) for arch in WIDTHS},
     "resnet50_bnneck": _resnet50_bnneck,

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
 from reunite.errors import (
     CheckpointMismatchError,
@@ -33,9 +32,12 @@ from reunite.errors import (
     ReuniteError,
     UnreadableCheckpointError,
 )
+from reunite.models.architectures import TRAIN_CHECKPOINT_FORMAT
+from reunite.models.catalogue import BUILT_IN, PUBLISHED
 from reunite.models.color_histogram import ColorHistogramEmbedder
 from reunite.models.download import ProgressHook, download, sha256_of
 from reunite.models.embedder import Embedder
+from reunite.models.model_card import CARD_FILE, MODEL_NAME, ModelCard
 from reunite.models.preprocessing import OPENVINO_OMZ, TORCHREID, Preprocessing
 
 if TYPE_CHECKING:  # torch loads lazily: listing and showing cards stays fast
@@ -46,106 +48,13 @@ log = logging.getLogger(__name__)
 ZOO_DIR = Path(__file__).resolve().parent / "zoo"
 # The shipped model every tool uses unless told otherwise (``--model default``); see its card.
 DEFAULT_MODEL = "reunite-mobilenetv2-synth"
-CARD_FILE = "card.json"
 WEIGHTS_FILE = "weights.pt"
-TRAIN_CHECKPOINT_FORMAT = "reunite-train-checkpoint/1"
 CHECKPOINT_SUFFIXES = (".pth.tar", ".pth", ".pt", ".tar", ".ckpt")
 NON_TORCH_ARCHITECTURES = ("onnx", "openvino", "color_histogram")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 ACCEPTED_FILES = (
     "a folder holding card.json, an ONNX model (.onnx), an OpenVINO IR model (.xml beside its "
     ".bin), a torchreid OSNet checkpoint (.pth, .pth.tar) or a `reunite train` checkpoint"
 )
-
-
-class ModelCard(BaseModel):
-    """What a model is, how to feed it, how good it is and where it came from (``card.json``).
-
-    ``weights`` and ``extra_files`` (companions such as OpenVINO's ``.bin``, name -> sha256) are
-    file names inside the card's folder; ``weights_format`` says how a PyTorch file is laid out:
-    ``state_dict`` (the default: a plain state dict without classifier keys, loaded strictly) or
-    ``torchreid`` (a torchreid checkpoint). ``metrics`` holds, per data set, fractions in 0..1;
-    ``threshold`` a calibrated "same person" cosine distance with the FPR/TPR it gave and on which
-    data.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(pattern=_NAME.pattern)
-    version: str = "1.0.0"
-    architecture: str
-    preprocessing: Preprocessing
-    embedding_dim: int = Field(gt=0)
-    weights: str | None = None
-    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
-    weights_format: Literal["state_dict", "torchreid"] | None = None
-    extra_files: dict[str, str] = {}
-    licence: str
-    description: str
-    training: dict[str, Any] = {}
-    metrics: dict[str, Any] = {}
-    threshold: dict[str, Any] | None = None
-    source_url: str | None = None
-    flip: bool = False
-
-    @field_validator("weights")
-    @classmethod
-    def _plain_file_name(cls, value: str | None) -> str | None:
-        if value is not None and (Path(value).name != value or value in ("", ".", "..")):
-            raise ValueError(f"must be a file name inside the card's folder, got {value!r}")
-        return value
-
-    @field_validator("extra_files")
-    @classmethod
-    def _plain_extra_files(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, digest in value.items():
-            cls._plain_file_name(name)
-            if not re.fullmatch(r"[0-9a-f]{64}", digest):
-                raise ValueError(f"{name}: {digest!r} is not a lower-case hex sha256")
-        return value
-
-    @classmethod
-    def read(cls, folder: Path) -> ModelCard:
-        """The card in ``folder``; ModelCardError names the file and what is wrong with it."""
-        path = Path(folder) / CARD_FILE
-        try:
-            return cls.model_validate_json(path.read_bytes())
-        except FileNotFoundError:
-            raise ModelCardError(f"no {CARD_FILE} in {folder}") from None
-        except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'card'}: {e['msg']}" for e in error.errors()
-            )
-            raise ModelCardError(f"{path} is not a valid model card: {problems}") from error
-
-    def write(self, folder: Path) -> Path:
-        """Write ``card.json`` into ``folder`` atomically (a reader never sees half a card)."""
-        return _write_atomically(Path(folder) / CARD_FILE, self.model_dump_json(indent=2) + "\n")
-
-    def headline(self) -> tuple[str, dict[str, Any]] | None:
-        """The first data set in ``metrics`` that has a rank-1, with its figures."""
-        return next(
-            ((data, m) for data, m in self.metrics.items() if isinstance(m, dict) and "rank1" in m),
-            None,
-        )
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    """One file of a downloadable model; ``sha256`` is None where upstream publishes none."""
-
-    name: str
-    url: str
-    sha256: str | None
-
-
-@dataclass(frozen=True)
-class PublishedModel:
-    """A third-party model ``pull`` can install: its card (less the checksums the download
-    fills in) and its files, the weights first."""
-
-    card: ModelCard
-    files: tuple[RemoteFile, ...]
 
 
 @dataclass(frozen=True)
@@ -171,122 +80,6 @@ class PullResult:
     """Files fetched by this pull (others were already in place)."""
     unpinned: list[str] = field(default_factory=list)
     """Files with no published checksum: verified by loading them, their sha256 now pinned."""
-
-
-# --- the built-in and published models ---------------------------------------------------------
-
-_HISTOGRAM_INPUT = Preprocessing(
-    channel_order="bgr", scale=1.0, mean=(0, 0, 0), std=(1, 1, 1), interpolation="area"
-)
-
-
-def _histogram_card(name: str, description: str) -> ModelCard:
-    return ModelCard(
-        name=name,
-        architecture="color_histogram",
-        preprocessing=_HISTOGRAM_INPUT,
-        embedding_dim=ColorHistogramEmbedder.dim,
-        licence="Apache-2.0",
-        description=description,
-    )
-
-
-BUILT_IN: dict[str, tuple[ModelCard, Callable[[], Embedder]]] = {
-    "color_histogram": (
-        _histogram_card(
-            "color_histogram",
-            "Hand-crafted baseline: HSV histograms of the upper and lower body; no training, "
-            "no weights. The floor any learned model must beat.",
-        ),
-        ColorHistogramEmbedder,
-    ),
-    "color_histogram_centre50": (
-        _histogram_card(
-            "color_histogram_centre50",
-            "The colour-histogram baseline on the central half of each crop's width, which "
-            "leaves out most of the background of loose detector boxes.",
-        ),
-        lambda: ColorHistogramEmbedder(centre_fraction=0.5),
-    ),
-}
-
-_TORCHREID_URL = "https://drive.google.com/uc?export=download&id=1sSwXSUlj4_tHZequ_iZ8w_Jh0VaRQMqF"
-_OMZ_URL = (
-    "https://storage.openvinotoolkit.org/repositories/open_model_zoo/2023.0/models_bin/1/"
-    "person-reidentification-retail-0288/FP32/person-reidentification-retail-0288"
-)
-
-PUBLISHED: dict[str, PublishedModel] = {
-    "osnet_x0_25_msmt17": PublishedModel(
-        card=ModelCard(
-            name="osnet_x0_25_msmt17",
-            architecture="osnet_x0_25",
-            preprocessing=TORCHREID,
-            embedding_dim=512,
-            weights="osnet_x0_25_msmt17.pth",
-            weights_format="torchreid",
-            licence="MIT",
-            description=(
-                "OSNet x0.25 trained on MSMT17 by the torchreid authors (model zoo, same-domain "
-                "table), MIT-licensed; MSMT17, its training data, is licensed for research "
-                "only. No checksum is published for this file: `reunite models pull` checks it "
-                "by a strict load into osnet_x0_25 and pins the sha256 it got in the installed "
-                "card, which every later load verifies."
-            ),
-            training={
-                "data": "MSMT17 (train)",
-                "by": "torchreid authors (Zhou et al.)",
-                "loss": "softmax cross-entropy with label smoothing",
-                "input": "256x128",
-                "transforms": "random_flip",
-                "docs": "https://kaiyangzhou.github.io/deep-person-reid/MODEL_ZOO",
-            },
-            metrics={
-                "msmt17": {"rank1": 0.614, "mAP": 0.295, "source": "torchreid MODEL_ZOO"},
-            },
-            source_url=_TORCHREID_URL,
-        ),
-        files=(RemoteFile("osnet_x0_25_msmt17.pth", _TORCHREID_URL, None),),
-    ),
-    "person-reidentification-retail-0288": PublishedModel(
-        card=ModelCard(
-            name="person-reidentification-retail-0288",
-            architecture="openvino",
-            preprocessing=OPENVINO_OMZ,
-            embedding_dim=256,
-            weights="person-reidentification-retail-0288.xml",
-            licence="Apache-2.0",
-            description=(
-                "Intel Open Model Zoo person re-identification model (OmniScaleNet backbone, "
-                "0.183 M parameters), OpenVINO IR FP32; BGR 0-255 input, compare embeddings "
-                "by cosine distance."
-            ),
-            training={
-                "by": "Intel",
-                "framework": "PyTorch, converted to OpenVINO IR",
-                "data": "not published",
-                "docs": "https://github.com/openvinotoolkit/open_model_zoo/tree/master/models/"
-                "intel/person-reidentification-retail-0288",
-            },
-            metrics={
-                "market1501": {"rank1": 0.861, "mAP": 0.58857, "source": "Open Model Zoo docs"},
-            },
-            source_url=f"{_OMZ_URL}.xml",
-        ),
-        files=(
-            RemoteFile(
-                "person-reidentification-retail-0288.xml",
-                f"{_OMZ_URL}.xml",
-                "30f452b2ed2763f7bf429eea23f8f243ad0e7f3cdd7226db6888f1660efb3424",
-            ),
-            RemoteFile(
-                "person-reidentification-retail-0288.bin",
-                f"{_OMZ_URL}.bin",
-                "6496b8d51741703c9e9c7f6474cb96c60de1856d7b4fd77235e48cea146066a5",
-            ),
-        ),
-    ),
-}
 
 
 # --- the registry ------------------------------------------------------------------------------
@@ -318,7 +111,7 @@ class Registry:
 
     def find(self, name: str) -> RegistryEntry | None:
         """The entry called ``name``, or None; an installed model whose card is broken raises."""
-        if not _NAME.fullmatch(name):
+        if not MODEL_NAME.fullmatch(name):
             return None
         if name in BUILT_IN:
             return RegistryEntry(BUILT_IN[name][0], "built-in")
@@ -760,14 +553,3 @@ def save_card_model(folder: str | Path, network: nn.Module, card: ModelCard) -> 
     )
     card.write(folder)
     return card
-
-
-def _write_atomically(path: Path, text: str) -> Path:
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temp, path)
-    finally:
-        Path(temp).unlink(missing_ok=True)
-    return path

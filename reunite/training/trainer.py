@@ -30,7 +30,7 @@ from reunite.errors import (
     OutputExistsError,
 )
 from reunite.evaluation.market1501 import Market1501Layout
-from reunite.models.architectures import BUILDERS, build_network
+from reunite.models.architectures import BUILDERS, TRAIN_CHECKPOINT_FORMAT, build_network
 from reunite.models.preprocessing import Preprocessing
 from reunite.training.data import (
     Augmentation,
@@ -41,7 +41,6 @@ from reunite.training.data import (
 )
 from reunite.training.losses import batch_hard_triplet, label_smoothed_cross_entropy
 
-CHECKPOINT_FORMAT = "reunite-train-checkpoint/1"
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int, dict[str, float]], None]
 
@@ -110,8 +109,10 @@ def load_checkpoint(path: Path) -> dict:
             f"cannot read checkpoint {path}: the file is truncated or not a torch checkpoint "
             f"({type(error).__name__}: {error})"
         ) from error
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a `reunite train` checkpoint ({CHECKPOINT_FORMAT})")
+    if not isinstance(state, dict) or state.get("format") != TRAIN_CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{path} is not a `reunite train` checkpoint ({TRAIN_CHECKPOINT_FORMAT})"
+        )
     return state
 
 
@@ -269,7 +270,7 @@ class Trainer:
             self._log_metrics(row)
             _atomic_save(
                 {
-                    "format": CHECKPOINT_FORMAT,
+                    "format": TRAIN_CHECKPOINT_FORMAT,
                     "architecture": cfg.architecture,
                     "preprocessing": cfg.preprocessing.model_dump(),
                     "num_classes": data.num_classes,
