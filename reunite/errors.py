@@ -54,3 +54,27 @@ class ModelCardError(ReuniteError):
 
 class DownloadError(ReuniteError):
     """A model file could not be fetched; the message says where to put it by hand."""
+
+
+class SourceError(ReuniteError):
+    """Footage that cannot be opened or read (missing file, not a video, an unreachable stream)."""
+
+
+class UnknownCameraError(ReuniteError):
+    """A camera id that is not registered; the message says how to register it."""
+
+
+class StoreError(ReuniteError):
+    """The database cannot be opened, is of an unknown schema version, or refused a write."""
+
+
+class VectorIndexError(ReuniteError):
+    """A vector index that cannot be used (wrong dimension or model version, corrupt file)."""
+
+
+class JobConflictError(ReuniteError):
+    """Another job already works on the same camera or index; the message names it."""
+
+
+class NotFoundError(ReuniteError):
+    """A sighting, case, camera or job id that does not exist."""
