@@ -142,19 +142,80 @@ def demo(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("demo_out"),
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty output folder.")] = False,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    seed: Annotated[int, typer.Option(help="Random seed of the district.")] = 11,
+    district: Annotated[
+        Path | None, typer.Option(help="Use this rendered district instead of rendering one.")
+    ] = None,
+    cameras: Annotated[int, typer.Option(help="Cameras in the rendered district.")] = 6,
+    people: Annotated[int, typer.Option(help="People in the rendered district.")] = 60,
+    minutes: Annotated[float, typer.Option(help="Length of the rendered footage.")] = 2.0,
 ) -> None:
-    """The main job on the embedded defaults: render a small district, write a contact sheet."""
+    """The main job on the embedded defaults: render a district, ingest all its footage into
+    SQLite + FAISS under OUT/data with the shipped model, search every child and elderly case
+    with its last-seen still, print the ranks and write OUT/report.html."""
+    from reunite.demo_job import run_main_job, summary
     from reunite.synth.contact_sheet import write_contact_sheets
     from reunite.synth.district_job import DistrictOptions
+    from reunite.synth.output import check_output_dir
 
-    opts = DistrictOptions(
-        out / "district", seed=seed, cameras=4, people=24, minutes=0.25, fps=2.0, overwrite=True
+    settings: Settings = ctx.obj
+    if district is None:
+        opts = DistrictOptions(
+            out / "district",
+            seed=seed,
+            cameras=cameras,
+            people=people,
+            minutes=minutes,
+            fps=2.0,
+            overwrite=True,
+        )
+        _render_district(settings, opts, out, overwrite)
+        district = out / "district"
+        for path in write_contact_sheets(district, out):
+            console.print(f"wrote {path}")
+    else:
+        check_output_dir(out, overwrite)
+        out.mkdir(parents=True, exist_ok=True)
+    if overwrite:  # a previous run's database would mix its sightings with this district's
+        import shutil
+
+        shutil.rmtree(out / "data", ignore_errors=True)
+    run_settings = settings.model_copy(update={"data_dir": out / "data", "database_url": ""})
+    with progress_bars() as progress:
+        result = run_main_job(run_settings, district, out, Bars(progress))
+    _print_cases(result)
+    figures = summary(result)
+    console.print(
+        f"{figures['sightings']} sightings from {figures['frames']} frames at "
+        f"{figures['frames_per_s_per_camera']:.1f} frames/s per camera; wrote {result.report_html}"
     )
-    _render_district(ctx.obj, opts, out, overwrite)
-    sheets = write_contact_sheets(out / "district", out)
-    for path in sheets:
-        console.print(f"wrote {path}")
+
+
+def _print_cases(result) -> None:
+    from rich.table import Table
+
+    main = result.reports[0]
+    table = Table("person", "age group", "last seen", "rank of first correct sighting elsewhere")
+    for case in main.cases:
+        rank = str(case.rank) if case.rank is not None else "-"
+        table.add_row(
+            str(case.person_id),
+            case.age_group,
+            case.last_seen_camera,
+            rank if case.answerable else "not seen elsewhere (not counted)",
+        )
+    console.print(table)
+    figures = Table(
+        "sighting vectors", "answerable cases", "recall@1", "recall@5", "recall@10", "mAP"
+    )
+    for report in result.reports:
+        figures.add_row(
+            report.variant,
+            str(len(report.answerable)),
+            *(f"{report.recall_at(k):.3f}" for k in (1, 5, 10)),
+            f"{report.mean_ap:.3f}",
+        )
+    console.print(figures)
 
 
 if __name__ == "__main__":  # pragma: no cover
@@ -173,3 +234,21 @@ from reunite.cli_train import train_command  # noqa: E402
 app.command("train")(train_command)
 app.command("eval")(eval_command)
 app.add_typer(models_app, name="models")
+
+from reunite.cli_pipeline import (  # noqa: E402
+    cameras_app,
+    index_check_command,
+    ingest_command,
+    jobs_command,
+    purge_command,
+    reindex_command,
+    search_command,
+)
+
+app.add_typer(cameras_app, name="cameras")
+app.command("ingest")(ingest_command)
+app.command("reindex")(reindex_command)
+app.command("purge")(purge_command)
+app.command("jobs")(jobs_command)
+app.command("search")(search_command)
+app.command("index-check")(index_check_command)

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir.")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(False, description="Log one JSON object per line (for collectors).")
+    retention_days: int = Field(
+        30, ge=1, le=3650, description="Sightings older than this are never returned, and purged."
+    )
     render_threads: int = Field(2, ge=1, le=64, description="llvmpipe rasteriser threads.")
     anny_cache_dir: Path | None = Field(
         None, description="Where anny caches its ~790 MB of model data (default ~/.cache/anny)."

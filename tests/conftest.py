@@ -45,3 +45,17 @@ def world_factory(body_kit, renderer, uv_maps):
     from reunite.synth.frames import DistrictRenderer
 
     return lambda district: DistrictRenderer(district, body_kit, renderer, uv_maps)
+
+
+@pytest.fixture(scope="session")
+def pipeline_district(tmp_path_factory, world_factory) -> Path:
+    """A small rendered district for the ingest tests: 3 cameras at 640x360, 45 s at 2 fps,
+    16 people (about 20 s to render)."""
+    from reunite.synth.district_job import DistrictOptions, generate_district
+
+    out = tmp_path_factory.mktemp("pipeline") / "district"
+    options = DistrictOptions(
+        out, seed=21, cameras=3, people=16, minutes=0.75, fps=2.0, width=640, height=360, hour=11.0
+    )
+    generate_district(options, world_factory)
+    return out
