@@ -218,7 +218,7 @@ def _migrate(engine: Engine) -> None:
         if not current:
             _refuse_foreign(connection, engine.url)
         if current != heads:
-            log.info("migrating %s to schema %s", _display(engine.url), ", ".join(sorted(heads)))
+            log.debug("migrating %s to schema %s", _display(engine.url), ", ".join(sorted(heads)))
             config.attributes["connection"] = connection
             # Taken after the database lock, and never the other way round: no deadlock.
             with _ALEMBIC_LOCK:

@@ -51,11 +51,13 @@ def purge(
     batch_size: int = 500,
     sweep_orphans: bool = True,
     on_progress: Callable[[int], None] | None = None,
+    reference: datetime | None = None,
 ) -> PurgeReport:
-    """Delete every sighting that started before ``now - older_than``."""
+    """Delete every sighting that started before ``reference - older_than`` (reference: now;
+    footage replayed from another time, as in tests, passes its own)."""
     if older_than <= timedelta(0):
         raise InvalidOptionError("the retention age must be positive")
-    report = PurgeReport(cutoff=now() - older_than)
+    report = PurgeReport(cutoff=(reference or now()) - older_than)
     with ws.db.session() as session:
         versions = list(
             session.scalars(select(IndexVersion).where(IndexVersion.status.in_([ACTIVE, BUILDING])))

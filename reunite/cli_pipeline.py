@@ -149,8 +149,13 @@ def ingest_command(
     from reunite.pipeline.ingest import IngestOptions, ingest_source
     from reunite.pipeline.jobs import run_job
 
+    from reunite.pipeline.sources import open_source
+
     options = IngestOptions(fps=fps, start_time=parse_time(start), chunk_frames=chunk_frames)
     factory = detector_factory(detector, tile=tile)
+    for path in paths:  # every path opens before any work starts: a typo fails fast
+        if "://" not in path:
+            open_source(path, fps=fps, start_time=options.start_time)
     with _workspace(ctx) as ws:
         with ws.db.session() as session:
             from reunite.pipeline.cameras import get_camera

@@ -55,6 +55,7 @@ def ingest_district(
     model_spec: str = "default",
     detector: str = "mog2",
     progress: Progress | None = None,
+    options: IngestOptions | None = None,
 ) -> tuple[list[IngestReport], float]:
     model = load_embedding_model(model_spec, data_dir=ws.data_dir)
     version = ws.index_for(model.version, model.dim)
@@ -76,7 +77,15 @@ def ingest_district(
 
             reports.append(
                 ingest_source(
-                    ws, model, version, spec.id, folder, factory, IngestOptions(), job, tick
+                    ws,
+                    model,
+                    version,
+                    spec.id,
+                    folder,
+                    factory,
+                    options or IngestOptions(),
+                    job,
+                    tick,
                 )
             )
     return reports, time.perf_counter() - started

@@ -25,7 +25,7 @@ from reunite.pipeline.detectors import detector_factory
 from reunite.pipeline.embedding_model import load_embedding_model
 from reunite.pipeline.ingest import IngestOptions, ingest_source
 from reunite.pipeline.jobs import FAILED, run_job
-from reunite.pipeline.schema import Embedding, Job, Sighting
+from reunite.pipeline.schema import Crop, Embedding, Job, Sighting
 from reunite.pipeline.vector_store import SearchFilter
 from reunite.pipeline.workspace import Workspace
 
@@ -381,3 +381,30 @@ def test_reindex_switches_atomically_and_survives_kill_9(tmp_path, pipeline_dist
         results.append(snapshot(ws))
         ws.close()
     assert_same(*results)
+
+
+def test_purge_deletes_old_sightings_with_their_crops_and_index_entries(
+    tmp_path, clean_run, model
+):
+    import shutil
+    from datetime import timedelta
+
+    from reunite.pipeline.retention import purge
+
+    shutil.copytree(clean_run[0].data_dir, tmp_path / "data")
+    ws = workspace(tmp_path / "data")
+    with ws.db.session() as session:
+        times = sorted(s.start_time for s in session.scalars(select(Sighting)))
+        before = len(times)
+    middle = times[len(times) // 2]
+    report = purge(ws, timedelta(minutes=1), reference=middle + timedelta(minutes=1))
+    assert report.cutoff == middle and report.sightings == sum(t < middle for t in times) > 0
+    with ws.db.session() as session:
+        left = list(session.scalars(select(Sighting)))
+        assert all(s.start_time >= middle for s in left) and len(left) == before - report.sightings
+        shas = set(session.scalars(select(Crop.sha256)))
+    assert set(ws.crops.iter_all()) == shas, "crop files of purged sightings are deleted"
+    assert report.crop_files > 0
+    store = ws.open_store(ws.active_version())
+    assert store.count() == len(left)
+    ws.close()
