@@ -148,7 +148,6 @@ def ingest_command(
     from reunite.pipeline.embedding_model import load_embedding_model
     from reunite.pipeline.ingest import IngestOptions, ingest_source
     from reunite.pipeline.jobs import run_job
-
     from reunite.pipeline.sources import open_source
 
     options = IngestOptions(fps=fps, start_time=parse_time(start), chunk_frames=chunk_frames)

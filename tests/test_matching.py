@@ -37,7 +37,7 @@ def people(tmp_path):
 
 
 def test_the_right_person_ranks_first_and_scores_are_cosines(people):
-    store, centres, ids, owners, _, _ = people
+    store, centres, *_ = people
     matches = match(store, centres[7], k=5)
     assert [m.sighting_id // 10 for m in matches] == [7] * 5
     assert all(0.5 < m.score <= 1.0 for m in matches)
@@ -57,7 +57,7 @@ def test_two_photos_fuse_by_max_and_by_mean(people):
 
 
 def test_filters_restrict_to_the_window_and_the_cameras(people):
-    store, centres, *_, times, cameras = people
+    store, centres, *_ = people
     where = SearchFilter(
         start=T0 + timedelta(hours=15),
         end=T0 + timedelta(hours=35),
