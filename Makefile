@@ -36,6 +36,7 @@ lint: $(VENV_OK)
 
 bench: $(VENV_OK)
 	$(PY) bench/run.py
+	$(PY) bench/index_bench.py
 
 samples: $(VENV_OK)
 	$(PY) scripts/make_samples.py

@@ -50,7 +50,7 @@ class IngestOptions:
     fps: float = 2.0
     chunk_frames: int = 120
     warmup_frames: int = 10
-    crops_per_sighting: int = 4
+    crops_per_sighting: int = 8
     min_crop_height: float = 40.0
     start_time: datetime | None = None
 
@@ -77,6 +77,8 @@ class IngestReport:
     resumed_from_chunk: int = 0
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    """Where the time went: read, detect, track, crops, embed, store."""
 
     @property
     def frames_per_s(self) -> float:
@@ -89,35 +91,64 @@ def _warm_up(detector: PersonDetector, frames: list[Frame]) -> None:
         warm_up([f.image for f in frames])
 
 
+def _timed(frames: Iterator[Frame], timings: dict[str, float]) -> Iterator[Frame]:
+    """Pass frames through, adding the time spent reading and decoding them to ``read``."""
+    while True:
+        started = time.perf_counter()
+        frame = next(frames, None)
+        timings["read"] = timings.get("read", 0.0) + time.perf_counter() - started
+        if frame is None:
+            return
+        yield frame
+
+
+def _add_time(timings: dict[str, float], stage: str, started: float) -> float:
+    now_s = time.perf_counter()
+    timings[stage] = timings.get(stage, 0.0) + now_s - started
+    return now_s
+
+
 def track_chunk(
     frames: Iterator[Frame],
     detector: PersonDetector,
     options: IngestOptions,
     on_frame: Callable[[], None] = lambda: None,
+    timings: dict[str, float] | None = None,
 ) -> tuple[list[SightingDraft], int, int | None]:
-    """Detect and track people over one chunk; returns drafts, frames read, last frame index."""
+    """Detect and track people over one chunk; returns drafts, frames read, last frame index.
+
+    ``timings`` (seconds per stage: read, detect, track, crops) is added to when given."""
+    timings = {} if timings is None else timings
+    frames = _timed(frames, timings)
     head = list(islice(frames, options.warmup_frames))
     if not head:
         return [], 0, None
+    clock = time.perf_counter()
     _warm_up(detector, head)
+    clock = _add_time(timings, "detect", clock)
     tracker = ByteTracker()
     crops: dict[int, BestCrops] = {}
     finished: list[Tracklet] = []
     count, last_index = 0, None
     for frame in chain(head, frames):
+        clock = time.perf_counter()
         detections = detector.detect(frame.image)
+        clock = _add_time(timings, "detect", clock)
         assigned = tracker.update(detections, frame.index, frame.timestamp.timestamp())
+        clock = _add_time(timings, "track", clock)
         for tracked in assigned:
             box = tracked.detection
             others = [d for d in detections if d is not box]
             quality = crop_quality(frame.image, box, others)
             keeper = crops.setdefault(tracked.track_id, BestCrops(options.crops_per_sighting))
-            keeper.offer(
-                CropCandidate(
-                    cut_crop(frame.image, box), box, quality, frame.index, frame.timestamp
+            if keeper.would_keep(quality.score, frame.index):  # cut only crops that are kept
+                keeper.offer(
+                    CropCandidate(
+                        cut_crop(frame.image, box), box, quality, frame.index, frame.timestamp
+                    )
                 )
-            )
         finished.extend(tracker.pop_finished())
+        _add_time(timings, "crops", clock)
         count, last_index = count + 1, frame.index
         on_frame()
     finished.extend(tracker.finish())
@@ -307,10 +338,14 @@ def ingest_source(
 
     while True:
         chunk = islice(frames, options.chunk_frames)
-        drafts, count, last_index = track_chunk(chunk, detector, options, tick)
+        drafts, count, last_index = track_chunk(
+            chunk, detector, options, tick, report.stage_seconds
+        )
         if count == 0:
             break
+        clock = time.perf_counter()
         embed_sightings(drafts, model.embedder)
+        clock = _add_time(report.stage_seconds, "embed", clock)
         errors = source.errors[seen_errors:]
         seen_errors = len(source.errors)
         _store_chunk(
@@ -327,6 +362,7 @@ def ingest_source(
             list(errors),
             (progress_done, total),
         )
+        _add_time(report.stage_seconds, "store", clock)
         report.frames += count
         report.sightings += len(drafts)
         report.chunks += 1

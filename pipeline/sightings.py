@@ -36,6 +36,10 @@ class BestCrops:
     _heap: list[tuple[float, int, CropCandidate]] = field(default_factory=list)
     _seen: int = 0
 
+    def would_keep(self, score: float, frame_index: int) -> bool:
+        """Whether a crop of this quality would enter the best ``keep`` (so is worth cutting)."""
+        return len(self._heap) < self.keep or (score, -frame_index) > self._heap[0][:2]
+
     def offer(self, candidate: CropCandidate) -> None:
         self._seen += 1
         item = (candidate.quality.score, -candidate.frame_index, candidate)
