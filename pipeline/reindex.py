@@ -23,6 +23,7 @@ from reunite.pipeline.embedding_model import EmbeddingModel
 from reunite.pipeline.jobs import JobHandle, now
 from reunite.pipeline.schema import Embedding, IndexVersion, Sighting
 from reunite.pipeline.sightings import aggregate
+from reunite.pipeline.vector_store import KIND_DEFAULTS
 from reunite.pipeline.workspace import ACTIVE, BUILDING, RETIRED, Workspace
 
 log = logging.getLogger(__name__)
@@ -38,17 +39,19 @@ class ReindexReport:
     switched: bool = False
 
 
-def _building_version(ws: Workspace, model: EmbeddingModel) -> IndexVersion:
+def _building_version(ws: Workspace, model: EmbeddingModel, kind: str) -> IndexVersion:
     with ws.db.session() as session:
         version = session.scalars(
             select(IndexVersion).where(
-                IndexVersion.status == BUILDING, IndexVersion.model == model.version
+                IndexVersion.status == BUILDING,
+                IndexVersion.model == model.version,
+                IndexVersion.kind == kind,
             )
         ).first()
         if version is not None:
             session.expunge(version)
             return version
-    return ws.new_version(model.version, model.dim, status=BUILDING)
+    return ws.new_version(model.version, model.dim, kind, status=BUILDING)
 
 
 def reindex(
@@ -57,13 +60,19 @@ def reindex(
     job: JobHandle | None = None,
     batch_size: int = 128,
     on_progress: Callable[[int, int], None] | None = None,
+    kind: str = "flat",
 ) -> ReindexReport:
+    """Build a new index version of ``kind`` with ``model`` (a new kind with the same model
+    re-uses the stored embeddings: nothing is re-embedded) and make it the active one."""
+    if kind not in KIND_DEFAULTS:
+        raise InvalidOptionError(f"unknown index kind {kind!r}: use {', '.join(KIND_DEFAULTS)}")
     active = ws.active_version()
-    if active is not None and active.model == model.version:
+    if active is not None and active.model == model.version and active.kind == kind:
         raise InvalidOptionError(
-            f"the active index already holds {model.version} embeddings: nothing to reindex"
+            f"the active index already holds {model.version} embeddings in a {kind} index: "
+            "nothing to reindex"
         )
-    version = _building_version(ws, model)
+    version = _building_version(ws, model, kind)
     ws.open_store(version)  # resumes: the sync loads what earlier runs embedded
     report = ReindexReport(version.id, model.version)
     unusable: set[int] = set()

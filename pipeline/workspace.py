@@ -114,12 +114,12 @@ class Workspace:
             return store
         return self._open_unlocked(version)
 
-    def index_for(self, model: str, dim: int) -> IndexVersion:
+    def index_for(self, model: str, dim: int, kind: str = "flat") -> IndexVersion:
         """The active index version, created for ``model`` when there is none yet, and synced
         with the database; refuses another model."""
         version = self.active_version()
         if version is None:
-            version = self.new_version(model, dim, status=ACTIVE)
+            version = self.new_version(model, dim, kind, status=ACTIVE)
         elif version.model != model:
             raise InvalidOptionError(
                 f"the active index holds {version.model} embeddings, not {model}: ingest with "

@@ -163,7 +163,9 @@ def ingest_command(
         active = ws.active_version()
         spec = model or (active.model.split("@")[0] if active else "default")
         embedding_model = load_embedding_model(spec, data_dir=ws.data_dir)
-        version = ws.index_for(embedding_model.version, embedding_model.dim)
+        version = ws.index_for(
+            embedding_model.version, embedding_model.dim, _settings(ctx).index_kind
+        )
         params = {
             "paths": paths,
             "camera": camera,
@@ -237,6 +239,9 @@ def reindex_command(
     ctx: typer.Context,
     model: Annotated[str, typer.Option(help="The model to re-embed every stored crop with.")],
     batch_size: Annotated[int, typer.Option(help="Sightings per committed batch.")] = 128,
+    kind: Annotated[
+        str | None, typer.Option(help="flat, hnsw or ivfpq (default: the index_kind setting).")
+    ] = None,
 ) -> None:
     """Re-embed every sighting with another model into a new index version and switch to it
     when complete; searches keep using the current index meanwhile. Resumable."""
@@ -254,6 +259,7 @@ def reindex_command(
                 embedding_model,
                 job,
                 batch_size=batch_size,
+                kind=kind or _settings(ctx).index_kind,
                 on_progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     console.print(

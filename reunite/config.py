@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     retention_days: int = Field(
         30, ge=1, le=3650, description="Sightings older than this are never returned, and purged."
     )
+    index_kind: str = Field(
+        "flat",
+        pattern="^(flat|hnsw|ivfpq)$",
+        description="FAISS index of a new index version: flat (exact), hnsw or ivfpq.",
+    )
     render_threads: int = Field(2, ge=1, le=64, description="llvmpipe rasteriser threads.")
     anny_cache_dir: Path | None = Field(
         None, description="Where anny caches its ~790 MB of model data (default ~/.cache/anny)."

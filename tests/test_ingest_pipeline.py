@@ -383,9 +383,7 @@ def test_reindex_switches_atomically_and_survives_kill_9(tmp_path, pipeline_dist
     assert_same(*results)
 
 
-def test_purge_deletes_old_sightings_with_their_crops_and_index_entries(
-    tmp_path, clean_run, model
-):
+def test_purge_deletes_old_sightings_with_their_crops_and_index_entries(tmp_path, clean_run, model):
     import shutil
     from datetime import timedelta
 
@@ -407,4 +405,20 @@ def test_purge_deletes_old_sightings_with_their_crops_and_index_entries(
     assert report.crop_files > 0
     store = ws.open_store(ws.active_version())
     assert store.count() == len(left)
+    ws.close()
+
+
+def test_reindex_into_hnsw_with_the_same_model_reuses_the_embeddings(tmp_path, clean_run):
+    import shutil
+
+    shutil.copytree(clean_run[0].data_dir, tmp_path / "data")
+    env_args = ["reindex", "--model", "default", "--kind", "hnsw"]
+    proc = _cli(env_args, tmp_path / "data")
+    assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    ws = workspace(tmp_path / "data")
+    version = ws.active_version()
+    assert version.kind == "hnsw" and version.model == clean_run[0].active_version().model
+    assert_same(snapshot(clean_run[0]), snapshot(ws))
+    bad = _cli(["reindex", "--model", "default", "--kind", "annoy"], tmp_path / "data")
+    assert bad.wait(timeout=120) == 2 and "unknown index kind" in bad.stderr.read()
     ws.close()
