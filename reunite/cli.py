@@ -142,13 +142,13 @@ def demo(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("demo_out"),
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty output folder.")] = False,
-    seed: Annotated[int, typer.Option(help="Random seed of the district.")] = 11,
+    seed: Annotated[int, typer.Option(help="Random seed of the district.")] = 12,
     district: Annotated[
         Path | None, typer.Option(help="Use this rendered district instead of rendering one.")
     ] = None,
     cameras: Annotated[int, typer.Option(help="Cameras in the rendered district.")] = 6,
-    people: Annotated[int, typer.Option(help="People in the rendered district.")] = 60,
-    minutes: Annotated[float, typer.Option(help="Length of the rendered footage.")] = 2.0,
+    people: Annotated[int, typer.Option(help="People in the rendered district.")] = 120,
+    minutes: Annotated[float, typer.Option(help="Length of the rendered footage.")] = 5.0,
 ) -> None:
     """The main job on the embedded defaults: render a district, ingest all its footage into
     SQLite + FAISS under OUT/data with the shipped model, search every child and elderly case

@@ -121,20 +121,19 @@ def summary(result: DemoResult) -> dict:
             r.variant: {
                 "cases": len(r.cases),
                 "answerable": len(r.answerable),
-                **{f"recall@{k}": round(r.recall_at(k), 4) for k in RECALL_AT},
-                "mAP": round(r.mean_ap, 4),
+                **{f"recall@{k}": _finite(r.recall_at(k)) for k in RECALL_AT},
+                "mAP": _finite(r.mean_ap),
                 "by_age_group": {
                     group: {
                         "answerable": len([c for c in r.answerable if c.age_group == group]),
-                        "recall@10": round(
+                        "recall@10": _finite(
                             _mean(
                                 [
                                     c.rank is not None and c.rank <= 10
                                     for c in r.answerable
                                     if c.age_group == group
                                 ]
-                            ),
-                            4,
+                            )
                         ),
                     }
                     for group in ("child", "elderly")
@@ -143,6 +142,11 @@ def summary(result: DemoResult) -> dict:
             for r in result.reports
         },
     }
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no NaN: a figure over zero cases is null."""
+    return None if value != value else round(value, 4)
 
 
 def _mean(values: list[bool]) -> float:

@@ -422,3 +422,31 @@ def test_reindex_into_hnsw_with_the_same_model_reuses_the_embeddings(tmp_path, c
     bad = _cli(["reindex", "--model", "default", "--kind", "annoy"], tmp_path / "data")
     assert bad.wait(timeout=120) == 2 and "unknown index kind" in bad.stderr.read()
     ws.close()
+
+
+def test_the_main_job_on_a_rendered_district_writes_ranks_and_a_report(tmp_path, pipeline_district):
+    import json
+
+    out = tmp_path / "demo"
+    env = {**os.environ, "COLUMNS": "200", "REUNITE_LOG_LEVEL": "WARNING"}
+    done = subprocess.run(
+        [sys.executable, "-m", "reunite.cli", "demo", "--district", str(pipeline_district),
+         "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "rank of first correct sighting" in done.stderr and "recall@10" in done.stderr
+    results = json.loads((out / "results.json").read_text())
+    main = results["variants"]["tracklet (quality-weighted mean)"]
+    cases = json.loads((pipeline_district / "cases.json").read_text())
+    assert main["cases"] == len(cases)
+    assert main["recall@10"] is None or 0 <= main["recall@10"] <= 1  # None: no answerable case
+    assert results["frames"] == 270 and results["frames_per_s_per_camera"] > 0
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/jpeg;base64,") >= len(cases), "query stills and thumbnails inline"
+    again = subprocess.run(
+        [sys.executable, "-m", "reunite.cli", "demo", "--district", str(pipeline_district),
+         "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert again.returncode == 2 and "--overwrite" in again.stderr
