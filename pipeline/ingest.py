@@ -53,6 +53,8 @@ class IngestOptions:
     crops_per_sighting: int = 8
     min_crop_height: float = 40.0
     start_time: datetime | None = None
+    max_reconnects: int = 5
+    reconnect_base_s: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0 < self.fps <= 60:
@@ -318,7 +320,13 @@ def ingest_source(
 ) -> IngestReport:
     """Ingest one video file, frame folder or stream for ``camera_id``; resumable (see module)."""
     started = time.perf_counter()
-    source = open_source(location, fps=options.fps, start_time=options.start_time)
+    source = open_source(
+        location,
+        fps=options.fps,
+        start_time=options.start_time,
+        max_reconnects=options.max_reconnects,
+        reconnect_base_s=options.reconnect_base_s,
+    )
     source_id, finished, chunk_index, start_frame, done = _find_source(ws, camera_id, source)
     report = IngestReport(camera_id, source.uri, source_id, resumed_from_chunk=chunk_index)
     if finished:
