@@ -34,6 +34,7 @@ import itertools
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -117,6 +118,21 @@ class PersonScale:
         self._samples: deque[tuple[float, float]] = deque(maxlen=max_samples)
         self._since_fit = 0
         self.line: tuple[float, float] | None = None
+
+    def state(self) -> dict[str, Any]:
+        """What was learnt, as JSON-ready data (see ``BackgroundSubtractionDetector.state``)."""
+        return {
+            "samples": [list(pair) for pair in self._samples],
+            "since_fit": self._since_fit,
+            "line": None if self.line is None else list(self.line),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self._samples.clear()
+        self._samples.extend((float(y), float(h)) for y, h in state["samples"])
+        self._since_fit = int(state["since_fit"])
+        line = state["line"]
+        self.line = None if line is None else (float(line[0]), float(line[1]))
 
     def add(self, feet_y: float, height: float) -> None:
         self._samples.append((feet_y, height))
@@ -229,6 +245,34 @@ class BackgroundSubtractionDetector:
         self._frame_shape: tuple[int, int] | None = None
         self._shadow_depth = _DEPTH_START
         self.person_scale = PersonScale(min_height=0.5 * self.min_height * self._scale)
+
+    def state(self) -> dict[str, Any]:
+        """What was learnt about the camera (not the background), as JSON-ready data.
+
+        The ingest pipeline keeps it with each chunk's checkpoint, so that a resumed ingest
+        continues with what the interrupted one had learnt and finds exactly the same people.
+        """
+        return {
+            "frame_shape": None if self._frame_shape is None else list(self._frame_shape),
+            "shadow_depth": self._shadow_depth,
+            "person_scale": self.person_scale.state(),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from ``state()`` of an earlier detector on the same camera."""
+        try:
+            shape = state["frame_shape"]
+            self.reset()
+            if shape is not None:
+                height, width = int(shape[0]), int(shape[1])
+                self._scale = min(1.0, self.process_width / width)
+                self.reset()  # the person scale's least height depends on the processing scale
+                self._frame_shape = (height, width)
+            self._shadow_depth = float(state["shadow_depth"])
+            self.person_scale.load_state(state["person_scale"])
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            self.reset()
+            raise InvalidOptionError(f"not a background detector state: {exc!r}") from exc
 
     @property
     def ready(self) -> bool:

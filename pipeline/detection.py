@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -61,6 +61,20 @@ class PersonDetector(Protocol):
 
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
         """Return the people in an HxWx3 uint8 BGR frame, best score first."""
+        ...
+
+
+@runtime_checkable
+class StatefulDetector(PersonDetector, Protocol):
+    """A detector that learns about its camera as frames come (the background detector): its
+    learnt state is saved with each ingest checkpoint and restored on resume."""
+
+    def state(self) -> dict[str, Any]:
+        """What was learnt, as JSON-ready data."""
+        ...
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from ``state()`` of an earlier detector on the same camera."""
         ...
 
 

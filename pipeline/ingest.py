@@ -2,8 +2,10 @@
 
 Footage is processed in *chunks* of ``chunk_frames`` sampled frames (a minute at 2 fps by
 default). Each chunk starts a fresh background model (warmed up on its first frames) and a fresh
-tracker, so its result depends on its own frames only; it is committed in one database
-transaction together with the checkpoint that says where the next chunk starts. That makes
+tracker; what a stateful detector learnt about the camera over earlier chunks (person scale,
+shadow depth) is carried on and saved with the chunk. A chunk is committed in one database
+transaction together with the checkpoint that says where the next chunk starts and that detector
+state, so its result depends only on its own frames and the checkpoint before it. That makes
 resumption exact: an ingest killed at any point (Ctrl-C, kill -9, power loss) and run again skips
 the committed chunks, re-does the interrupted one from its first frame, and ends with the same
 sightings as a run that was never interrupted. The price is that a person crossing a chunk
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain, islice
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -29,7 +32,7 @@ from sqlalchemy import select
 from reunite.errors import InvalidOptionError
 from reunite.pipeline.cameras import get_camera
 from reunite.pipeline.crop_store import CropStore
-from reunite.pipeline.detection import PersonDetector
+from reunite.pipeline.detection import PersonDetector, StatefulDetector
 from reunite.pipeline.embedding_model import EmbeddingModel
 from reunite.pipeline.jobs import JobHandle, now
 from reunite.pipeline.quality import crop_quality, cut_crop
@@ -179,10 +182,20 @@ def _utc(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def _find_source(
-    ws: Workspace, camera_id: str, source: FrameSource
-) -> tuple[int, bool, int, int, int]:
-    """(source id, finished, next chunk, next frame index, frames done) for this footage."""
+@dataclass(frozen=True)
+class _Resume:
+    """Where an ingest of one source stands: what a (re)started ingest continues from."""
+
+    source_id: int
+    finished: bool
+    next_chunk: int = 0
+    next_frame: int = 0
+    frames_done: int = 0
+    detector_state: dict[str, Any] | None = None
+
+
+def _find_source(ws: Workspace, camera_id: str, source: FrameSource) -> _Resume:
+    """Register this footage for the camera, or find how far an earlier ingest of it got."""
     fingerprint = source.fingerprint()
     with ws.db.session() as session:
         get_camera(session, camera_id)
@@ -207,15 +220,15 @@ def _find_source(
             )
         )
         if not chunks:
-            return row.id, row.finished_at is not None, 0, 0, 0
+            return _Resume(row.id, row.finished_at is not None)
         last = chunks[-1]
-        done = sum(c.frames for c in chunks)
-        return (
+        return _Resume(
             row.id,
             row.finished_at is not None,
             last.chunk_index + 1,
             last.next_frame_index,
-            done,
+            sum(c.frames for c in chunks),
+            last.detector_state,
         )
 
 
@@ -232,6 +245,7 @@ def _store_chunk(
     next_frame_index: int,
     errors: list[str],
     progress: tuple[int, int | None],
+    detector_state: dict[str, Any] | None,
 ) -> None:
     """Crops to disk, then sightings + chunk checkpoint in one transaction, then the index."""
     crop_shas = [[ws.crops.put(CropStore.encode(c.image)) for c in d.crops] for d in drafts]
@@ -281,6 +295,7 @@ def _store_chunk(
                 errors=errors,
                 next_frame_index=next_frame_index,
                 finished_at=now(),
+                detector_state=detector_state,
             )
         )
         session.flush()
@@ -327,16 +342,19 @@ def ingest_source(
         max_reconnects=options.max_reconnects,
         reconnect_base_s=options.reconnect_base_s,
     )
-    source_id, finished, chunk_index, start_frame, done = _find_source(ws, camera_id, source)
+    resume = _find_source(ws, camera_id, source)
+    source_id, chunk_index = resume.source_id, resume.next_chunk
     report = IngestReport(camera_id, source.uri, source_id, resumed_from_chunk=chunk_index)
-    if finished:
+    if resume.finished:
         report.already_ingested = True
         return report
     total = source.estimated_frames()
-    frames = source.frames(start_frame)
+    frames = source.frames(resume.next_frame)
     detector = detector_factory()
+    if resume.detector_state is not None and isinstance(detector, StatefulDetector):
+        detector.load_state(resume.detector_state)
     seen_errors = 0
-    progress_done = done
+    progress_done = resume.frames_done
 
     def tick() -> None:
         nonlocal progress_done
@@ -369,6 +387,7 @@ def ingest_source(
             last_index + 1,
             list(errors),
             (progress_done, total),
+            detector.state() if isinstance(detector, StatefulDetector) else None,
         )
         _add_time(report.stage_seconds, "store", clock)
         report.frames += count

@@ -181,6 +181,9 @@ class IngestChunk(Base):
     """Source frame index where the next chunk starts: where a resumed ingest reads from."""
     errors: Mapped[list[Any]] = mapped_column(MutableList.as_mutable(JSON()), default=list)
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    detector_state: Mapped[dict[str, Any] | None] = mapped_column(JSON(), nullable=True)
+    """What the detector had learnt about the camera at the chunk's end (stateful detectors
+    only): a resumed ingest starts from it, so it finds what an uninterrupted one would."""
 
     source: Mapped[Source] = relationship(back_populates="chunks")
 
