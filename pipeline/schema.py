@@ -359,3 +359,8 @@ class IndexVersion(Base):
     path: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# The case service's tables share this Base; importing them here keeps Base.metadata complete for
+# whoever imports the schema (migrations, the drift test, create_all in tools).
+from reunite.pipeline import case_schema as _case_schema  # noqa: E402, F401

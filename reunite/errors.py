@@ -78,3 +78,35 @@ class JobConflictError(ReuniteError):
 
 class NotFoundError(ReuniteError):
     """A sighting, case, camera or job id that does not exist."""
+
+
+class AuthenticationError(ReuniteError):
+    """Wrong user name or password, a disabled account, or a missing or expired token."""
+
+
+class PermissionDeniedError(ReuniteError):
+    """The user is known but their role may not do this; the message names the roles that may."""
+
+
+class ConflictError(ReuniteError):
+    """The request contradicts the current state (a closed case, an existing user name)."""
+
+
+class UploadError(ReuniteError):
+    """An uploaded file that is refused; nothing of it is stored."""
+
+
+class UploadTooLargeError(UploadError):
+    """Larger than the upload limit (bytes) or the pixel limit (a decompression bomb)."""
+
+
+class UnsupportedMediaError(UploadError):
+    """Not a JPEG, PNG or WebP by its content, whatever its name or declared type says."""
+
+
+class BadImageError(UploadError):
+    """Claims to be an image but cannot be decoded completely (truncated, corrupt, empty)."""
+
+
+class NoPersonFoundError(UploadError):
+    """A readable photo in which no person could be found; the message says how to help."""
