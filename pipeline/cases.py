@@ -31,7 +31,7 @@ from reunite.pipeline.case_schema import (
     PhotoKind,
 )
 from reunite.pipeline.crop_store import CropStore
-from reunite.pipeline.detection import PersonDetector
+from reunite.pipeline.detection import Detection, PersonDetector
 from reunite.pipeline.embedding_model import EmbeddingModel
 from reunite.pipeline.matching import Fusion
 from reunite.pipeline.photos import clean_photo, find_person
@@ -155,10 +155,20 @@ def list_cases(session: Session, status: CaseStatus | None = None) -> list[Case]
     return list(session.scalars(stmt))
 
 
-def add_photo(
-    ws: Workspace,
-    session: Session,
-    case: Case,
+@dataclass(frozen=True, slots=True)
+class PreparedPhoto:
+    """A checked photo with its person found and embedded, not stored yet."""
+
+    kind: str
+    jpeg: bytes
+    crop: np.ndarray
+    box: Detection
+    found_by: str
+    model: str
+    vector: np.ndarray
+
+
+def prepare_photo(
     data: bytes,
     model: EmbeddingModel,
     *,
@@ -167,39 +177,50 @@ def add_photo(
     detector: PersonDetector | None = None,
     max_bytes: int | None = None,
     max_pixels: int | None = None,
-) -> CasePhoto:
-    """Check the photo, find the person, embed them; nothing is stored if any step fails."""
-    if case.status != CaseStatus.OPEN.value:
-        raise ConflictError(f"case {case.id} is closed")
+) -> PreparedPhoto:
+    """Check the photo, find the person, embed them. Writes nothing: a request with several
+    photos prepares them all first, so that one bad photo leaves nothing stored."""
     try:
         kind = PhotoKind(kind).value
     except ValueError:
         raise InvalidOptionError(
             f"photo kind must be one of {', '.join(k.value for k in PhotoKind)}"
         ) from None
-    if len(case.photos) >= MAX_PHOTOS_PER_CASE:
-        raise ConflictError(f"a case holds at most {MAX_PHOTOS_PER_CASE} photos")
     limits = {k: v for k, v in (("max_bytes", max_bytes), ("max_pixels", max_pixels)) if v}
     photo = clean_photo(data, **limits)
     person = find_person(photo.image, box=box, detector=detector)
     crop = cut_crop(photo.image, person.box)
     vector = model.embedder.embed([crop])[0]
+    return PreparedPhoto(kind, photo.jpeg, crop, person.box, person.found_by, model.version, vector)
+
+
+def attach_photos(
+    ws: Workspace, session: Session, case: Case, photos: Sequence[PreparedPhoto]
+) -> list[CasePhoto]:
+    """Store prepared photos with an open case (files first, rows in the caller's transaction)."""
+    if case.status != CaseStatus.OPEN.value:
+        raise ConflictError(f"case {case.id} is closed")
+    if len(case.photos) + len(photos) > MAX_PHOTOS_PER_CASE:
+        raise ConflictError(f"a case holds at most {MAX_PHOTOS_PER_CASE} photos")
     store = photo_store(ws)
-    row = CasePhoto(
-        kind=kind,
-        image_sha256=store.put(photo.jpeg),
-        crop_sha256=store.put(CropStore.encode(crop)),
-        x1=person.box.x1,
-        y1=person.box.y1,
-        x2=person.box.x2,
-        y2=person.box.y2,
-        found_by=person.found_by,
-    )
-    row.embeddings = [_photo_embedding(model.version, vector)]
-    case.photos.append(row)
+    rows = []
+    for photo in photos:
+        row = CasePhoto(
+            kind=photo.kind,
+            image_sha256=store.put(photo.jpeg),
+            crop_sha256=store.put(CropStore.encode(photo.crop)),
+            x1=photo.box.x1,
+            y1=photo.box.y1,
+            x2=photo.box.x2,
+            y2=photo.box.y2,
+            found_by=photo.found_by,
+        )
+        row.embeddings = [_photo_embedding(photo.model, photo.vector)]
+        case.photos.append(row)
+        rows.append(row)
     case.updated_at = utcnow()
     session.flush()
-    return row
+    return rows
 
 
 def _photo_embedding(model: str, vector: np.ndarray) -> PhotoEmbedding:

@@ -252,3 +252,10 @@ app.command("purge")(purge_command)
 app.command("jobs")(jobs_command)
 app.command("search")(search_command)
 app.command("index-check")(index_check_command)
+
+from reunite.cli_api import alerts_app, audit_app, serve_command, users_app  # noqa: E402
+
+app.command("serve")(serve_command)
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+app.add_typer(alerts_app, name="alerts")

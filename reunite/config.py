@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -44,6 +44,32 @@ class Settings(BaseSettings):
     render_threads: int = Field(2, ge=1, le=64, description="llvmpipe rasteriser threads.")
     anny_cache_dir: Path | None = Field(
         None, description="Where anny caches its ~790 MB of model data (default ~/.cache/anny)."
+    )
+    # -- the API service (`reunite serve`) --
+    api_host: str = Field("127.0.0.1", description="Address `reunite serve` listens on.")
+    api_port: int = Field(8000, ge=1, le=65535, description="Port `reunite serve` listens on.")
+    api_secret: SecretStr | None = Field(
+        None,
+        description="Key that signs access tokens; unset: a random one kept in data_dir.",
+    )
+    token_minutes: int = Field(15, ge=1, le=720, description="Lifetime of an access token.")
+    max_upload_mb: float = Field(10.0, gt=0, le=100, description="Largest photo upload.")
+    max_upload_megapixels: float = Field(
+        40.0, gt=0, le=400, description="Largest photo in pixels (decompression-bomb guard)."
+    )
+    login_per_minute: int = Field(5, ge=1, description="Login attempts per user name and client.")
+    search_per_minute: int = Field(60, ge=1, description="Searches and match lists per user.")
+    person_detector: Path | None = Field(
+        None,
+        description="YOLOX-style ONNX person detector for case photos; without one, faces and "
+        "person-shaped crops are used and a box can be given.",
+    )
+    alert_poll_seconds: float = Field(
+        2.0, gt=0, le=3600, description="How often the API looks for new sightings to alert on."
+    )
+    webhook_url: str | None = Field(None, description="POST every new alert here (JSON).")
+    webhook_secret: SecretStr | None = Field(
+        None, description="Key of the X-Reunite-Signature HMAC-SHA256 on webhook bodies."
     )
 
     @classmethod
