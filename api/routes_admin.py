@@ -36,7 +36,8 @@ def login(
 ) -> schemas.Token:
     """OAuth2 password flow: a short-lived bearer token for the user."""
     client = client_of(request) or "?"
-    svc.login_limiter.hit(f"{form.username.lower()}|{client}", "sign-in attempts")
+    key = f"{form.username.lower()}|{client}"
+    svc.login_limiter.check(key, "failed sign-ins")  # only failures count against the limit
     actor = audit.Actor(form.username.lower()[:64], None, client)
     try:
         with svc.ws.db.session() as session:
@@ -44,6 +45,7 @@ def login(
             token, lifetime = issue_token(svc, user)
             role = Role(user.role)
     except AuthenticationError:
+        svc.login_limiter.add(key)
         record(svc, actor, "login", outcome="refused")
         raise
     record(svc, audit.Actor(actor.username, role.value, client), "login")

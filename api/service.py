@@ -33,7 +33,8 @@ class RateLimiter:
         self._events: dict[str, deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
 
-    def hit(self, key: str, what: str) -> None:
+    def check(self, key: str, what: str) -> None:
+        """Raise ``RateLimitedError`` if ``key`` used up its events in the window."""
         now = time.monotonic()
         with self._lock:
             events = self._events[key]
@@ -45,7 +46,15 @@ class RateLimiter:
                     f"too many {what}: at most {self.limit} a minute; try again in {retry} s",
                     retry,
                 )
-            events.append(now)
+
+    def add(self, key: str) -> None:
+        with self._lock:
+            self._events[key].append(time.monotonic())
+
+    def hit(self, key: str, what: str) -> None:
+        """Check, then count this event."""
+        self.check(key, what)
+        self.add(key)
 
 
 class Service:
