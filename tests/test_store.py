@@ -155,7 +155,9 @@ def test_concurrent_openers_of_fresh_databases_all_succeed(tmp_path: Path):
     assert errors == []
     for path in paths:
         with sqlite3.connect(path) as conn:
-            assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(head_revision(),)]
+            assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [
+                (head_revision(),)
+            ]
 
 
 def test_a_database_of_a_newer_unknown_revision_is_refused(db_path: Path):
