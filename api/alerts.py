@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import httpx
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -65,12 +65,12 @@ def poll_alerts(
     svc: Svc,
     user: Staff,
     request: Request,
-    after: int = 0,
-    case_id: int | None = None,
-    limit: int = 100,
+    after: schemas.Cursor = 0,
+    case_id: schemas.OptionalId = None,
+    limit: schemas.Limit = 100,
 ) -> list[schemas.AlertOut]:
     """Alerts newer than ``after`` (an alert id), oldest first: poll with the last id seen."""
-    out = _alerts_out(svc, after, case_id, max(1, min(limit, 500)))
+    out = _alerts_out(svc, after, case_id, limit)
     if out:
         record(svc, user, "alerts_view", request=request, result_ids=[a.id for a in out])
     return out
@@ -85,8 +85,8 @@ async def stream_alerts(
     request: Request,
     svc: Svc,
     user: Annotated[Principal, Depends(current_user_for_stream)],
-    after: int | None = None,
-    case_id: int | None = None,
+    after: Annotated[int | None, Query(ge=0, le=schemas.MAX_ID)] = None,
+    case_id: schemas.OptionalId = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: one ``alert`` event per new alert (its id is the event id, so a
@@ -121,7 +121,7 @@ async def stream_alerts(
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=schemas.AlertOut)
-def acknowledge(svc: Svc, user: Staff, request: Request, alert_id: int) -> schemas.AlertOut:
+def acknowledge(svc: Svc, user: Staff, request: Request, alert_id: schemas.Id) -> schemas.AlertOut:
     with svc.ws.db.session() as session:
         alert = session.get(Alert, alert_id)
         if alert is None:

@@ -112,11 +112,11 @@ def read_audit(
     request: Request,
     username: str | None = None,
     action: str | None = None,
-    case_id: int | None = None,
+    case_id: schemas.OptionalId = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    before_seq: int | None = None,
-    limit: int = 100,
+    before_seq: schemas.OptionalId = None,
+    limit: schemas.Limit = 100,
 ) -> list[schemas.AuditOut]:
     """The audit log, newest first; page with ``before_seq``."""
     rows = audit.query(
@@ -127,7 +127,7 @@ def read_audit(
         since=since,
         until=until,
         before_seq=before_seq,
-        limit=max(1, min(limit, 1000)),
+        limit=limit,
     )
     params = {k: v for k, v in request.query_params.items()}
     record(svc, user, "audit_view", request=request, params=params)

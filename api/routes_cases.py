@@ -112,7 +112,7 @@ def list_cases(
 
 
 @router.get("/cases/{case_id}", response_model=schemas.Case)
-def show_case(svc: Svc, user: Staff, request: Request, case_id: int) -> schemas.Case:
+def show_case(svc: Svc, user: Staff, request: Request, case_id: schemas.Id) -> schemas.Case:
     with svc.ws.db.session() as session:
         out = case_out(case_ops.get_case(session, case_id))
     record(svc, user, "case_view", request=request, case_id=case_id)
@@ -121,7 +121,7 @@ def show_case(svc: Svc, user: Staff, request: Request, case_id: int) -> schemas.
 
 @router.patch("/cases/{case_id}", response_model=schemas.Case)
 def update_case(
-    svc: Svc, user: Staff, request: Request, case_id: int, body: schemas.CaseUpdate
+    svc: Svc, user: Staff, request: Request, case_id: schemas.Id, body: schemas.CaseUpdate
 ) -> schemas.Case:
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     with svc.ws.db.session() as session:
@@ -131,7 +131,7 @@ def update_case(
 
 
 @router.post("/cases/{case_id}/close", response_model=schemas.Case)
-def close_case(svc: Svc, user: Supervisor, request: Request, case_id: int) -> schemas.Case:
+def close_case(svc: Svc, user: Supervisor, request: Request, case_id: schemas.Id) -> schemas.Case:
     """Close a case (the person is found, or the search ends): no more alerts for it."""
     with svc.ws.db.session() as session:
         out = case_out(case_ops.set_status(session, case_id, CaseStatus.CLOSED))
@@ -140,7 +140,7 @@ def close_case(svc: Svc, user: Supervisor, request: Request, case_id: int) -> sc
 
 
 @router.post("/cases/{case_id}/reopen", response_model=schemas.Case)
-def reopen_case(svc: Svc, user: Supervisor, request: Request, case_id: int) -> schemas.Case:
+def reopen_case(svc: Svc, user: Supervisor, request: Request, case_id: schemas.Id) -> schemas.Case:
     with svc.ws.db.session() as session:
         out = case_out(case_ops.set_status(session, case_id, CaseStatus.OPEN))
     record(svc, user, "case_reopen", request=request, case_id=case_id)
@@ -152,7 +152,7 @@ def add_photo(
     svc: Svc,
     user: Staff,
     request: Request,
-    case_id: int,
+    case_id: schemas.Id,
     photo: Annotated[UploadFile, File(description="JPEG, PNG or WebP")],
     kind: Annotated[Kind, Form()] = "other",
     box: Annotated[
@@ -177,8 +177,8 @@ def photo_image(
     svc: Svc,
     user: Staff,
     request: Request,
-    case_id: int,
-    photo_id: int,
+    case_id: schemas.Id,
+    photo_id: schemas.Id,
     which: Literal["crop", "image"],
 ) -> Response:
     with svc.ws.db.session() as session:
@@ -196,7 +196,7 @@ async def case_matches(
     svc: Svc,
     user: Staff,
     request: Request,
-    case_id: int,
+    case_id: schemas.Id,
     since: Annotated[datetime | None, Query(description="Default: the last-seen time.")] = None,
     until: datetime | None = None,
     camera: Annotated[list[str] | None, Query(description="Camera ids; repeat it.")] = None,
@@ -260,8 +260,8 @@ def decide(
     svc: Svc,
     user: Staff,
     request: Request,
-    case_id: int,
-    sighting_id: int,
+    case_id: schemas.Id,
+    sighting_id: schemas.Id,
     body: schemas.DecisionIn,
 ) -> schemas.DecisionOut:
     """Confirm (the sighting joins the case's query) or reject (never shown again)."""

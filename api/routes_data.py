@@ -21,7 +21,7 @@ router = APIRouter(tags=["sightings"])
 JPEG = {200: {"content": {"image/jpeg": {}}}}
 
 
-def _sighting(svc: Service, session: Session, sighting_id: int) -> tuple[Sighting, Camera]:
+def _sighting(svc: Service, session: Session, sighting_id: schemas.Id) -> tuple[Sighting, Camera]:
     """A sighting within the retention period (an older one is gone for the API even before a
     purge deletes it)."""
     row = session.execute(
@@ -35,7 +35,7 @@ def _sighting(svc: Service, session: Session, sighting_id: int) -> tuple[Sightin
 
 @router.get("/sightings/{sighting_id}", response_model=schemas.SightingDetail)
 def sighting_detail(
-    svc: Svc, user: Staff, request: Request, sighting_id: int
+    svc: Svc, user: Staff, request: Request, sighting_id: schemas.Id
 ) -> schemas.SightingDetail:
     with svc.ws.db.session() as session:
         sighting, camera = _sighting(svc, session, sighting_id)
@@ -56,7 +56,7 @@ def sighting_detail(
 
 
 @router.get("/sightings/{sighting_id}/thumbnail", responses=JPEG, response_class=Response)
-def thumbnail(svc: Svc, user: Staff, request: Request, sighting_id: int) -> Response:
+def thumbnail(svc: Svc, user: Staff, request: Request, sighting_id: schemas.Id) -> Response:
     with svc.ws.db.session() as session:
         sighting, _ = _sighting(svc, session, sighting_id)
         sha = sighting.thumbnail_sha256
@@ -67,7 +67,9 @@ def thumbnail(svc: Svc, user: Staff, request: Request, sighting_id: int) -> Resp
 
 
 @router.get("/sightings/{sighting_id}/crops/{crop_id}", responses=JPEG, response_class=Response)
-def crop_image(svc: Svc, user: Staff, request: Request, sighting_id: int, crop_id: int) -> Response:
+def crop_image(
+    svc: Svc, user: Staff, request: Request, sighting_id: schemas.Id, crop_id: schemas.Id
+) -> Response:
     with svc.ws.db.session() as session:
         _sighting(svc, session, sighting_id)
         crop = session.get(Crop, crop_id)

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
+from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from reunite.pipeline.case_schema import Role
+
+MAX_ID = 2**63 - 1
+"""Ids are 64-bit database integers: a larger one is a 422, not a database overflow."""
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+OptionalId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+Cursor = Annotated[int, Query(ge=0, le=MAX_ID, description="Return only ids after this one")]
+Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
 class Token(BaseModel):
@@ -182,3 +191,27 @@ class Health(BaseModel):
     status: str
     index_version: int | None
     model: str | None
+
+
+class Problem(BaseModel):
+    """An error (RFC 9457 problem details)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict]:
+    """OpenAPI entries for error statuses, all ``application/problem+json``."""
+    return {
+        status: {
+            "model": Problem,
+            "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            },
+            "description": "Problem details (RFC 9457)",
+        }
+        for status in statuses
+    }

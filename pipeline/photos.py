@@ -29,7 +29,8 @@ from reunite.pipeline.detection import Detection, PersonDetector
 DEFAULT_MAX_BYTES = 10 * 2**20
 DEFAULT_MAX_PIXELS = 40_000_000
 """40 megapixels: more than any phone or CCTV camera gives, far less than a bomb decodes to."""
-_MIN_SIDE = 32
+_MIN_WIDTH, _MIN_HEIGHT = 16, 32
+"""A distant person in a CCTV still can be this small; the re-ID model upsamples every crop."""
 
 
 def sniff_type(data: bytes) -> str | None:
@@ -77,9 +78,9 @@ def clean_photo(
                     f"the image declares {width}x{height} pixels; the limit is "
                     f"{max_pixels / 1e6:.0f} megapixels"
                 )
-            if min(width, height) < _MIN_SIDE:
+            if width < _MIN_WIDTH or height < _MIN_HEIGHT:
                 raise BadImageError(
-                    f"the image is {width}x{height} pixels; at least {_MIN_SIDE} on each side "
+                    f"the image is {width}x{height} pixels; at least {_MIN_WIDTH}x{_MIN_HEIGHT} "
                     "is needed to see a person"
                 )
             probe.load()  # decodes everything: a truncated file fails here
