@@ -179,6 +179,16 @@ def test_operator_registers_a_missing_child_and_confirms_a_match(district_server
     missing = op.put(f"/cases/{created['id']}/matches/999999", json={"decision": "rejected"})
     assert missing.status_code == 404
 
+    cameras = {c["id"]: c for c in op.get("/cameras").json()}
+    home = cameras[results[0]["camera_id"]]
+    near = {"near_x": home["x"], "near_y": home["y"], "radius": 1.0, "k": 10}
+    nearby = op.get(f"/cases/{created['id']}/matches", params=near).json()["results"]
+    assert nearby and {r["camera_id"] for r in nearby} == {home["id"]}
+    only = op.get(f"/cases/{created['id']}/matches", params={"camera": home["id"]}).json()
+    assert {r["camera_id"] for r in only["results"]} == {home["id"]}
+    half = op.get(f"/cases/{created['id']}/matches", params={"near_x": 0}).json()
+    assert "together" in half["detail"]
+
     sup = server.client(server.login("sup", PASSWORD))
     trail = sup.get("/audit", params={"case_id": created["id"]}).json()
     views = [t for t in trail if t["action"] == "matches_view"]
