@@ -17,6 +17,7 @@ from reunite.api.service import Service
 from reunite.errors import InvalidOptionError, NotFoundError, ReuniteError
 from reunite.pipeline import cases as case_ops
 from reunite.pipeline.case_schema import CasePhoto, CaseStatus, Decision
+from reunite.pipeline.photos import clean_photo, find_person
 from reunite.pipeline.search import search_embeddings, window
 
 router = APIRouter(tags=["cases"])
@@ -320,3 +321,25 @@ def search(
         result_ids=[r.sighting_id for r in results],
     )
     return schemas.Matches(case_id=None, since=since, until=until, cameras=camera, results=results)
+
+
+@router.post("/photos/preview", response_model=schemas.PhotoPreview, tags=["search"])
+def preview_photo(
+    svc: Svc,
+    user: Staff,
+    photo: Annotated[UploadFile, File(description="JPEG, PNG or WebP")],
+    box: Annotated[str | None, Form(description="'x1,y1,x2,y2' of the person")] = None,
+) -> schemas.PhotoPreview:
+    """Check a photo and find the person in it, storing nothing: what the console outlines
+    before the operator registers the case."""
+    cleaned = clean_photo(
+        _read(photo, svc.max_upload_bytes),
+        max_bytes=svc.max_upload_bytes,
+        max_pixels=svc.max_upload_pixels,
+    )
+    found = find_person(cleaned.image, box=_box(box), detector=svc.detector)
+    height, width = cleaned.image.shape[:2]
+    b = found.box
+    return schemas.PhotoPreview(
+        box=(b.x1, b.y1, b.x2, b.y2), found_by=found.found_by, width=width, height=height
+    )

@@ -42,6 +42,13 @@ class Photo(BaseModel):
     image_url: str
 
 
+class PhotoPreview(BaseModel):
+    box: tuple[float, float, float, float]
+    found_by: str
+    width: int = Field(description="Of the photo upright (EXIF orientation applied).")
+    height: int
+
+
 class Case(BaseModel):
     id: int
     alias: str
