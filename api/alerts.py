@@ -110,7 +110,8 @@ async def stream_alerts(
                 last = alert.id
                 yield f"id: {alert.id}\nevent: alert\ndata: {alert.model_dump_json()}\n\n"
             if new:
-                record(svc, user, "alerts_view", result_ids=[a.id for a in new])
+                ids = [a.id for a in new]
+                await run_in_threadpool(record, svc, user, "alerts_view", result_ids=ids)
             if time.monotonic() - beat > HEARTBEAT_S:
                 beat = time.monotonic()
                 yield ": keep-alive\n\n"
