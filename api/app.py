@@ -10,7 +10,15 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from reunite import __version__
-from reunite.api import alerts, problems, routes_admin, routes_cases, routes_data, schemas
+from reunite.api import (
+    alerts,
+    problems,
+    routes_admin,
+    routes_cases,
+    routes_console,
+    routes_data,
+    schemas,
+)
 from reunite.api.security import BodyLimit, SecurityHeaders
 from reunite.api.service import Service
 from reunite.config import Settings
@@ -57,6 +65,7 @@ def create_app(settings: Settings | None = None, *, scan_alerts: bool = True) ->
     errors = schemas.problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
     for router in (routes_admin.router, routes_cases.router, routes_data.router, alerts.router):
         app.include_router(router, responses=errors)
+    app.include_router(routes_console.router)  # the web console: /, /console/
     limit = int(settings.max_upload_mb * 2**20) * BODY_PHOTOS + 2**20
     app.add_middleware(BodyLimit, limit=limit)
     app.add_middleware(SecurityHeaders)  # outermost: refusals get the headers too

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from reunite import errors
+from reunite.pipeline.describe import DescriptionError
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ _STATUS: list[tuple[type[errors.ReuniteError], int, str]] = [
     (errors.BadImageError, 422, "Unreadable image"),
     (errors.NoPersonFoundError, 422, "No person found in the photo"),
     (errors.InvalidOptionError, 422, "Invalid request"),
+    (DescriptionError, 422, "Description not understood"),
     (errors.StoreError, 503, "Storage unavailable"),
     (errors.DiskFullError, 507, "Storage full"),
 ]

@@ -17,6 +17,8 @@ from reunite.api.service import Service
 from reunite.errors import InvalidOptionError, NotFoundError, ReuniteError
 from reunite.pipeline import cases as case_ops
 from reunite.pipeline.case_schema import CasePhoto, CaseStatus, Decision
+from reunite.pipeline.describe import parse_description
+from reunite.pipeline.describe_search import search_description
 from reunite.pipeline.photos import clean_photo, find_person
 from reunite.pipeline.search import search_embeddings, window
 
@@ -207,6 +209,10 @@ async def case_matches(
     k: Annotated[int, Query(ge=1, le=200)] = 20,
     fusion: Literal["max", "mean"] = "max",
     include_rejected: bool = False,
+    by: Annotated[
+        Literal["auto", "photos", "description", "both"],
+        Query(description="auto: photos and description fused when both tell the day's look"),
+    ] = "auto",
 ) -> schemas.Matches:
     """Ranked sightings for the case: its photos and confirmed sightings are the query."""
     svc.search_limiter.hit(user.username, "searches")
@@ -223,6 +229,7 @@ async def case_matches(
         k=k,
         fusion=fusion,
         include_rejected=include_rejected,
+        by=by,
     )
     params = {k_: v for k_, v in request.query_params.multi_items()}
     purpose = purpose_of(request, f"case {case_id}")
@@ -241,7 +248,7 @@ async def case_matches(
             outcome=type(exc).__name__,
         )
         raise
-    results = [result_out(m.result, m.decision) for m in matches]
+    results = [result_out(m.result, m.decision) for m in matches.matches]
     record(
         svc,
         user,
@@ -252,7 +259,14 @@ async def case_matches(
         result_ids=[r.sighting_id for r in results],
     )
     return schemas.Matches(
-        case_id=case_id, since=since, until=until, cameras=camera, results=results
+        case_id=case_id,
+        since=since,
+        until=until,
+        cameras=camera,
+        basis=matches.basis,
+        description=matches.description,
+        warnings=matches.warnings,
+        results=results,
     )
 
 
@@ -293,34 +307,73 @@ def search(
     svc: Svc,
     user: Staff,
     request: Request,
-    photos: Annotated[list[UploadFile], File(description="One or more photos of one person")],
     purpose: Annotated[str, Form(min_length=3, max_length=500, description="Why (audited)")],
+    photos: Annotated[
+        list[UploadFile] | None, File(description="Photos of one person (or give describe)")
+    ] = None,
+    describe: Annotated[
+        str | None, Form(max_length=2000, description="Appearance description (인상착의)")
+    ] = None,
     box: Annotated[str | None, Form(description="'x1,y1,x2,y2' of the person")] = None,
     since: Annotated[datetime | None, Form()] = None,
     until: Annotated[datetime | None, Form()] = None,
     camera: Annotated[list[str] | None, Form()] = None,
     k: Annotated[int, Form(ge=1, le=200)] = 20,
 ) -> schemas.Matches:
-    """Ad-hoc search with photos, without a case; the stated purpose is audited."""
+    """Ad-hoc search without a case, by photos, by description, or both fused; the stated
+    purpose is audited."""
     svc.search_limiter.hit(user.username, "searches")
-    params = {"since": since, "until": until, "camera": camera, "k": k, "photos": len(photos)}
+    photos = photos or []
+    params = {
+        "since": since,
+        "until": until,
+        "camera": camera,
+        "k": k,
+        "photos": len(photos),
+        "describe": describe,
+    }
+    basis, parsed, warnings = "photos", None, []
     try:
-        prepared = _prepare(svc, photos, "other", _box(box))
-        queries = np.stack([p.vector for p in prepared])
-        where = window(since, until, camera, svc.settings.retention_days)
-        results = [result_out(r) for r in search_embeddings(svc.ws, queries, where, k=k)]
+        if not photos and not (describe and describe.strip()):
+            raise InvalidOptionError("give photos, a description (describe), or both")
+        queries = None
+        if photos:
+            prepared = _prepare(svc, photos, "other", _box(box))
+            queries = np.stack([p.vector for p in prepared])
+        if describe and describe.strip():
+            found = search_description(
+                svc.ws,
+                describe,
+                photo_embeddings=queries,
+                since=since,
+                until=until,
+                cameras=camera,
+                k=k,
+                retention_days=svc.settings.retention_days,
+            )
+            basis = "both" if queries is not None else "description"
+            summary = found.as_dict()
+            parsed = {key: summary[key] for key in ("description", "summary", "summary_ko")}
+            warnings, hits = found.warnings, found.results
+        else:
+            where = window(since, until, camera, svc.settings.retention_days)
+            hits = search_embeddings(svc.ws, queries, where, k=k)
+        results = [result_out(r) for r in hits]
     except ReuniteError as exc:
         record(svc, user, "search", purpose=purpose, params=params, outcome=type(exc).__name__)
         raise
-    record(
-        svc,
-        user,
-        "search",
-        purpose=purpose,
-        params=params,
-        result_ids=[r.sighting_id for r in results],
+    result_ids = [r.sighting_id for r in results]
+    record(svc, user, "search", purpose=purpose, params=params, result_ids=result_ids)
+    return schemas.Matches(
+        case_id=None,
+        since=since,
+        until=until,
+        cameras=camera,
+        basis=basis,
+        description=parsed,
+        warnings=warnings,
+        results=results,
     )
-    return schemas.Matches(case_id=None, since=since, until=until, cameras=camera, results=results)
 
 
 @router.post("/photos/preview", response_model=schemas.PhotoPreview, tags=["search"])
@@ -342,4 +395,18 @@ def preview_photo(
     b = found.box
     return schemas.PhotoPreview(
         box=(b.x1, b.y1, b.x2, b.y2), found_by=found.found_by, width=width, height=height
+    )
+
+
+@router.post("/describe/parse", response_model=schemas.ParsedDescription, tags=["search"])
+def parse_description_text(user: Staff, body: schemas.DescribeIn) -> schemas.ParsedDescription:
+    """The structured form of an appearance description (인상착의), to show back to the operator
+    before searching: a wrong parse is visible, unknown words are listed."""
+    parsed = parse_description(body.text)
+    return schemas.ParsedDescription(
+        description=parsed.model_dump(exclude={"ignored", "notes", "text"}),
+        summary=parsed.summary(),
+        summary_ko=parsed.summary("ko"),
+        ignored=parsed.ignored,
+        notes=parsed.notes,
     )

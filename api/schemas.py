@@ -95,11 +95,28 @@ class Sighting(BaseModel):
     decision: str | None = Field(None, description="confirmed or rejected, if decided.")
 
 
+class ParsedDescription(BaseModel):
+    description: dict = Field(description="The structured form: every field optional.")
+    summary: str
+    summary_ko: str
+    ignored: list[str] = Field(description="Words that were not understood.")
+    notes: list[str] = Field(description="Things understood but not searched.")
+
+
+class DescribeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=2000, examples=["노란 우비, 남색 바지, 분홍 가방"])
+
+
 class Matches(BaseModel):
     case_id: int | None
     since: datetime | None
     until: datetime | None
     cameras: list[str] | None
+    basis: str = Field("photos", description="What was searched: photos, description or both.")
+    description: dict | None = Field(None, description="The parsed description, shown back.")
+    warnings: list[str] = []
     results: list[Sighting]
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from sqlalchemy import select
@@ -31,6 +32,7 @@ from reunite.pipeline.case_schema import (
     PhotoKind,
 )
 from reunite.pipeline.crop_store import CropStore
+from reunite.pipeline.describe_search import search_description
 from reunite.pipeline.detection import Detection, PersonDetector
 from reunite.pipeline.embedding_model import EmbeddingModel
 from reunite.pipeline.matching import Fusion
@@ -270,6 +272,9 @@ class CaseMatch:
     decision: str | None
 
 
+Basis = Literal["auto", "photos", "description", "both"]
+
+
 @dataclass(slots=True)
 class MatchQuery:
     since: datetime | None = None
@@ -281,6 +286,37 @@ class MatchQuery:
     k: int = 20
     fusion: Fusion = "max"
     include_rejected: bool = False
+    by: Basis = "auto"
+    """What to search with. ``auto``: photos and description fused when the case has both and a
+    photo that shows the day's clothes (a CCTV still, another photo, or a confirmed sighting);
+    the description alone when the only photos are family photos (other clothes: fusing them
+    made description search worse on the synthetic district, see the README); else photos."""
+
+
+@dataclass(slots=True)
+class CaseMatches:
+    matches: list[CaseMatch]
+    basis: str
+    """What was searched: photos, description or both."""
+    description: dict | None = None
+    """The parsed description (English and Korean summaries, ignored words), to show back."""
+    warnings: list[str] = field(default_factory=list)
+
+
+def _basis(wanted: Basis, case: Case, queries: np.ndarray | None, confirmed: int) -> str:
+    described = bool(case.description and case.description.strip())
+    if wanted == "auto":
+        dressed = confirmed > 0 or any(p.kind != PhotoKind.FAMILY.value for p in case.photos)
+        if described and queries is not None and dressed:
+            return "both"
+        return "description" if described else "photos"
+    if wanted in ("photos", "both") and queries is None:
+        raise InvalidOptionError(f"case {case.id} has no photo: add one, or search by description")
+    if wanted in ("description", "both") and not described:
+        raise InvalidOptionError(
+            f"case {case.id} has no appearance description: add one (인상착의), or search by photo"
+        )
+    return wanted
 
 
 def case_matches(
@@ -289,39 +325,58 @@ def case_matches(
     model: EmbeddingModel,
     query: MatchQuery,
     retention_days: int,
-) -> list[CaseMatch]:
+) -> CaseMatches:
     """Ranked sightings for a case, rejected ones left out, each with its decision if any."""
     if not 1 <= query.k <= 500:
         raise InvalidOptionError("k must be between 1 and 500")
     with ws.db.session() as session:
         case = get_case(session, case_id)
-        queries = case_queries(ws, session, case, model)
         decisions = {
             d.sighting_id: d.decision
             for d in session.scalars(select(MatchDecision).where(MatchDecision.case_id == case_id))
         }
+        confirmed = sum(d == Decision.CONFIRMED.value for d in decisions.values())
+        queries = case_queries(ws, session, case, model) if case.photos or confirmed else None
+        basis = _basis(query.by, case, queries, confirmed)
+        if basis == "photos" and queries is None:
+            raise InvalidOptionError(
+                f"case {case_id} has neither a photo nor a description: add either to search"
+            )
         cameras = list(query.cameras) if query.cameras else None
         if query.near is not None:
             near = set(cameras_within(session, *query.near))
             cameras = sorted(near & set(cameras)) if cameras else sorted(near)
             if not cameras:
-                return []
+                return CaseMatches([], basis)
         since = query.since or case.last_seen_time
+        text = case.description
     rejected = {s for s, d in decisions.items() if d == Decision.REJECTED.value}
-    hidden = 0 if query.include_rejected else len(rejected)
-    results = search_embeddings(
-        ws,
-        queries,
-        window(since, query.until, cameras, retention_days),
-        k=query.k + hidden,
-        fusion=query.fusion,
-    )
-    out = [
+    wanted = query.k + (0 if query.include_rejected else len(rejected))
+    found = CaseMatches([], basis)
+    if basis == "photos":
+        where = window(since, query.until, cameras, retention_days)
+        results = search_embeddings(ws, queries, where, k=wanted, fusion=query.fusion)
+    else:
+        described = search_description(
+            ws,
+            text or "",
+            photo_embeddings=queries if basis == "both" else None,
+            since=since,
+            until=query.until,
+            cameras=cameras,
+            k=wanted,
+            retention_days=retention_days,
+        )
+        results = described.results
+        summary = described.as_dict()
+        found.description = {key: summary[key] for key in ("description", "summary", "summary_ko")}
+        found.warnings = described.warnings
+    found.matches = [
         CaseMatch(r, decisions.get(r.sighting_id))
         for r in results
         if query.include_rejected or r.sighting_id not in rejected
-    ]
-    return out[: query.k]
+    ][: query.k]
+    return found
 
 
 def decide(

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from sqlalchemy import select
 
-from reunite.errors import InvalidOptionError, NotFoundError
+from reunite.errors import InvalidOptionError, NotFoundError, VectorIndexError
 from reunite.pipeline.embedding_model import EmbeddingModel, load_embedding_model
 from reunite.pipeline.matching import Fusion, match
 from reunite.pipeline.schema import Camera, Sighting
@@ -101,8 +101,14 @@ def search_embeddings(
     version = ws.active_version()
     if version is None:
         raise NotFoundError("there is no index yet: ingest footage first (`reunite ingest`)")
-    store = ws.open_store(version)
-    matches = match(store, queries, k=k, where=where, fusion=fusion, rerank=rerank)
+    for attempt in range(2):
+        try:
+            with ws.reading(version) as store:
+                matches = match(store, queries, k=k, where=where, fusion=fusion, rerank=rerank)
+            break
+        except (VectorIndexError, FileNotFoundError):
+            if attempt:  # a writer swapped files under us twice in a row: say so
+                raise
     ids = [m.sighting_id for m in matches]
     with ws.db.session() as session:
         rows = {

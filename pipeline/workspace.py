@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from filelock import FileLock
@@ -20,7 +21,7 @@ from reunite.pipeline.db import Database, open_database
 from reunite.pipeline.index_sync import SyncReport, sync_index
 from reunite.pipeline.jobs import now
 from reunite.pipeline.schema import IndexVersion
-from reunite.pipeline.vector_store import FaissShardStore
+from reunite.pipeline.vector_store import MANIFEST, FaissShardStore
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,10 @@ class Workspace:
     data_dir: Path
     db: Database
     crops: CropStore
+    _readers: dict[int, tuple[tuple[int, ...] | None, FaissShardStore]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _reader_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
     def open(cls, settings: Settings) -> Workspace:
@@ -114,6 +119,32 @@ class Workspace:
             return store
         return self._open_unlocked(version)
 
+    @contextmanager
+    def reading(self, version: IndexVersion) -> Iterator[FaissShardStore]:
+        """The store of ``version`` for searching, kept open between searches.
+
+        Reopening (and syncing) the store for every query cost 2.7 s of a 4 s query at 100 000
+        sightings; a long-running reader (the API) keeps it and reopens it only when a writer
+        has flushed since (the manifest, written last by an atomic rename, changed). The first
+        open in a process syncs with the database. Searches of one store are serialised: its
+        shards load lazily, and FAISS parallelises each search by itself.
+        """
+        manifest = self.data_dir / version.path / MANIFEST
+        with self._reader_lock:
+            cached = self._readers.get(version.id)
+            signature = _signature(manifest)
+            if cached is None or signature is None or cached[0] != signature:
+                store = self.open_store(version, sync=cached is None)
+                self._readers[version.id] = (_signature(manifest), store)
+            store = self._readers[version.id][1]
+            try:
+                yield store
+            except (VectorIndexError, FileNotFoundError):
+                # A writer replaced a shard file this store had not loaded yet: next time the
+                # store is reopened from the current manifest.
+                self._readers.pop(version.id, None)
+                raise
+
     def index_for(self, model: str, dim: int, kind: str = "flat") -> IndexVersion:
         """The active index version, created for ``model`` when there is none yet, and synced
         with the database; refuses another model."""
@@ -132,6 +163,14 @@ class Workspace:
     def sync_report(self, version: IndexVersion) -> SyncReport:
         with self.writing(version) as store:
             return sync_index(self.db, store)
+
+
+def _signature(path: Path) -> tuple[int, ...] | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 def _move_aside(root: Path) -> None:

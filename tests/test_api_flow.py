@@ -153,8 +153,9 @@ def test_operator_registers_a_missing_child_and_confirms_a_match(district_server
     server, people, _, _ = district_server
     created, person = case
     op = server.client(server.login("op", PASSWORD))
-    matches = op.get(f"/cases/{created['id']}/matches", params={"k": 10})
+    matches = op.get(f"/cases/{created['id']}/matches", params={"k": 10, "by": "photos"})
     assert matches.status_code == 200, matches.text
+    assert matches.json()["basis"] == "photos"
     results = matches.json()["results"]
     found = [r for r in results if people[r["sighting_id"]].person_id == person]
     assert found and results[0]["sighting_id"] == found[0]["sighting_id"], "top match is them"
@@ -173,15 +174,26 @@ def test_operator_registers_a_missing_child_and_confirms_a_match(district_server
         f"/cases/{created['id']}/matches/{wrong['sighting_id']}", json={"decision": "rejected"}
     )
     assert reject.status_code == 200
-    again = op.get(f"/cases/{created['id']}/matches", params={"k": 10}).json()["results"]
+    again = op.get(f"/cases/{created['id']}/matches", params={"k": 10, "by": "photos"})
+    again = again.json()["results"]
     assert wrong["sighting_id"] not in {r["sighting_id"] for r in again}
     assert {r["sighting_id"]: r["decision"] for r in again}[found[0]["sighting_id"]] == "confirmed"
     missing = op.put(f"/cases/{created['id']}/matches/999999", json={"decision": "rejected"})
     assert missing.status_code == 404
 
+    described = op.get(f"/cases/{created['id']}/matches", params={"by": "description"}).json()
+    assert described["basis"] == "description" and described["results"]
+    assert "raincoat" in described["description"]["summary"]  # parsed from 노란 우비
+    both = op.get(f"/cases/{created['id']}/matches").json()  # a CCTV still and a description
+    assert both["basis"] == "both"
+    parsed = op.post("/describe/parse", json={"text": "노란 우비, 남색 바지, 블라블라"}).json()
+    assert parsed["description"]["upper_type"] == ["raincoat"] and parsed["ignored"]
+    bad = op.post("/describe/parse", json={"text": "child and elderly"})
+    assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
+
     cameras = {c["id"]: c for c in op.get("/cameras").json()}
     home = cameras[results[0]["camera_id"]]
-    near = {"near_x": home["x"], "near_y": home["y"], "radius": 1.0, "k": 10}
+    near = {"near_x": home["x"], "near_y": home["y"], "radius": 1.0, "k": 10, "by": "photos"}
     nearby = op.get(f"/cases/{created['id']}/matches", params=near).json()["results"]
     assert nearby and {r["camera_id"] for r in nearby} == {home["id"]}
     only = op.get(f"/cases/{created['id']}/matches", params={"camera": home["id"]}).json()
