@@ -54,8 +54,12 @@ def photo_out(photo: CasePhoto) -> schemas.Photo:
     )
 
 
-def case_out(case: Case) -> schemas.Case:
+def case_out(case: Case, alerts: tuple[object, int] | None = None) -> schemas.Case:
+    """``alerts``: (newest alert time, unacknowledged count), when the caller counted them."""
+    latest, unacknowledged = alerts or (None, 0)
     return schemas.Case(
+        latest_alert_at=latest,
+        unacknowledged_alerts=unacknowledged,
         id=case.id,
         alias=case.alias,
         age_group=case.age_group,

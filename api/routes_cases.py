@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 import numpy as np
@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from reunite.api import schemas
-from reunite.api.convert import case_out, result_out
+from reunite.api.convert import case_out, result_out, sighting_out
 from reunite.api.security import Staff, Supervisor, Svc, purpose_of, record
 from reunite.api.service import Service
 from reunite.errors import InvalidOptionError, NotFoundError, ReuniteError
@@ -20,6 +20,7 @@ from reunite.pipeline.case_schema import CasePhoto, CaseStatus, Decision
 from reunite.pipeline.describe import parse_description
 from reunite.pipeline.describe_search import search_description
 from reunite.pipeline.photos import clean_photo, find_person
+from reunite.pipeline.schema import utcnow
 from reunite.pipeline.search import search_embeddings, window
 
 router = APIRouter(tags=["cases"])
@@ -106,10 +107,13 @@ def list_cases(
     svc: Svc, user: Staff, request: Request, status: Literal["open", "closed"] | None = None
 ) -> list[schemas.Case]:
     with svc.ws.db.session() as session:
+        stats = case_ops.alert_stats(session)
         rows = [
-            case_out(c)
+            case_out(c, stats.get(c.id))
             for c in case_ops.list_cases(session, CaseStatus(status) if status else None)
         ]
+    rows.sort(key=lambda c: (c.latest_alert_at is not None, c.latest_alert_at or c.updated_at))
+    rows.reverse()  # cases with the newest alerts first, then the most recently changed
     record(svc, user, "case_list", request=request, result_ids=[c.id for c in rows])
     return rows
 
@@ -410,3 +414,37 @@ def parse_description_text(user: Staff, body: schemas.DescribeIn) -> schemas.Par
         ignored=parsed.ignored,
         notes=parsed.notes,
     )
+
+
+@router.get("/cases/{case_id}/decisions", response_model=list[schemas.DecisionDetail])
+def decisions(
+    svc: Svc, user: Staff, request: Request, case_id: schemas.Id
+) -> list[schemas.DecisionDetail]:
+    """Every confirmed and rejected sighting of the case, oldest decision first: the console
+    draws the confirmed ones as the person's route."""
+    with svc.ws.db.session() as session:
+        case_ops.get_case(session, case_id)
+        oldest = utcnow() - timedelta(days=svc.settings.retention_days)
+        out = []
+        for decision, username, sighting, camera in case_ops.decisions_of(session, case_id):
+            visible = sighting is not None and sighting.end_time >= oldest
+            out.append(
+                schemas.DecisionDetail(
+                    case_id=case_id,
+                    sighting_id=decision.sighting_id,
+                    decision=decision.decision,
+                    decided_at=decision.decided_at,
+                    note=decision.note,
+                    decided_by=username,
+                    sighting=sighting_out(sighting, camera) if visible else None,
+                )
+            )
+    record(
+        svc,
+        user,
+        "decisions_view",
+        request=request,
+        case_id=case_id,
+        result_ids=[d.sighting_id for d in out],
+    )
+    return out

@@ -66,6 +66,8 @@ class Case(BaseModel):
     updated_at: datetime
     closed_at: datetime | None
     photos: list[Photo]
+    latest_alert_at: datetime | None = None
+    unacknowledged_alerts: int = 0
 
 
 class CaseUpdate(BaseModel):
@@ -145,6 +147,12 @@ class DecisionOut(BaseModel):
     sighting_id: int
     decision: str
     decided_at: datetime
+
+
+class DecisionDetail(DecisionOut):
+    note: str | None
+    decided_by: str
+    sighting: Sighting | None = Field(description="None once the sighting is past retention.")
 
 
 class AlertOut(BaseModel):

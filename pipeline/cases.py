@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import case as sql_case
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from reunite.errors import ConflictError, InvalidOptionError, NotFoundError
 from reunite.models.registry import Registry
 from reunite.pipeline.case_schema import (
     AgeGroup,
+    Alert,
     Case,
     CasePhoto,
     CaseStatus,
@@ -30,6 +32,7 @@ from reunite.pipeline.case_schema import (
     MatchDecision,
     PhotoEmbedding,
     PhotoKind,
+    User,
 )
 from reunite.pipeline.crop_store import CropStore
 from reunite.pipeline.describe_search import search_description
@@ -303,8 +306,14 @@ class CaseMatches:
     warnings: list[str] = field(default_factory=list)
 
 
+def search_text(case: Case) -> str:
+    """The appearance description to search with: the operator's corrected clothing notes (the
+    console writes its edited chips there) or else the description as the caller gave it."""
+    return (case.clothing_notes or case.description or "").strip()
+
+
 def _basis(wanted: Basis, case: Case, queries: np.ndarray | None, confirmed: int) -> str:
-    described = bool(case.description and case.description.strip())
+    described = bool(search_text(case))
     if wanted == "auto":
         dressed = confirmed > 0 or any(p.kind != PhotoKind.FAMILY.value for p in case.photos)
         if described and queries is not None and dressed:
@@ -349,7 +358,7 @@ def case_matches(
             if not cameras:
                 return CaseMatches([], basis)
         since = query.since or case.last_seen_time
-        text = case.description
+        text = search_text(case)
     rejected = {s for s, d in decisions.items() if d == Decision.REJECTED.value}
     wanted = query.k + (0 if query.include_rejected else len(rejected))
     found = CaseMatches([], basis)
@@ -407,3 +416,24 @@ def decide(
 
 def photo_path(ws: Workspace, sha256: str) -> Path:
     return photo_store(ws).path(sha256)
+
+
+def decisions_of(session: Session, case_id: int) -> list[tuple]:
+    """(decision, decided-by user name, sighting, camera) of a case, oldest decision first."""
+    stmt = (
+        select(MatchDecision, User.username, Sighting, Camera)
+        .join(User, User.id == MatchDecision.decided_by)
+        .join(Sighting, Sighting.id == MatchDecision.sighting_id)
+        .join(Camera, Camera.id == Sighting.camera_id)
+        .where(MatchDecision.case_id == case_id)
+        .order_by(MatchDecision.decided_at)
+    )
+    return [tuple(row) for row in session.execute(stmt)]
+
+
+def alert_stats(session: Session) -> dict[int, tuple[datetime, int]]:
+    """Per case: (newest alert time, unacknowledged alerts)."""
+    unacknowledged = func.sum(sql_case((Alert.acknowledged_at.is_(None), 1), else_=0))
+    stmt = select(Alert.case_id, func.max(Alert.created_at), unacknowledged).group_by(Alert.case_id)
+    # max() keeps the column's type, so the time comes back timezone-aware like the column.
+    return {case_id: (latest, int(count or 0)) for case_id, latest, count in session.execute(stmt)}

@@ -55,7 +55,16 @@ export function beep() {
   }
 }
 
+let shown = null;
+
+/** Draw the banner again in the current language (after a language switch). */
+export function redrawBanner() {
+  const banner = document.getElementById("alert-banner");
+  if (shown && !banner.hidden) showBanner(shown);
+}
+
 function showBanner(alert) {
+  shown = alert;
   const banner = document.getElementById("alert-banner");
   const text = t("alert.banner", {
     alias: alert.case_alias,

@@ -3,7 +3,7 @@
 // browser loads these ES modules as they are.
 
 import { isSupervisor, session, setSession, whenUnauthorized } from "./api.js";
-import { startAlerts, stopAlerts, unlockAudio } from "./alerts.js";
+import { redrawBanner, startAlerts, stopAlerts, unlockAudio } from "./alerts.js";
 import { h, replace } from "./dom.js";
 import { language, loadDictionaries, setLanguage, t } from "./i18n.js";
 import { auditView } from "./views/audit.js";
@@ -16,6 +16,7 @@ import { usersView } from "./views/users.js";
 const view = () => document.getElementById("view");
 let cleanup = null;
 let notice = null;
+let generation = 0; // a render that finishes after a newer one began is thrown away
 
 const routes = [
   [/^#\/login$/, () => loginView(notice, signedIn)],
@@ -34,6 +35,7 @@ async function render() {
   }
   if (cleanup) cleanup();
   cleanup = null;
+  const mine = ++generation;
   updateHeader();
   for (const [pattern, make, supervisorOnly] of routes) {
     const match = hash.match(pattern);
@@ -44,12 +46,16 @@ async function render() {
     }
     try {
       const result = await make(match);
+      if (mine !== generation) {
+        if (result.cleanup) result.cleanup();
+        return;
+      }
       replace(view(), result.el);
       cleanup = result.cleanup || null;
       if (result.focus) result.focus();
       else view().focus({ preventScroll: true });
-      if (hash === "#/login") notice = null;
     } catch (err) {
+      if (mine !== generation) return;
       replace(view(), h("p", { class: "error", role: "alert" }, err.message || String(err)));
     }
     markNav(hash);
@@ -81,10 +87,11 @@ function updateHeader() {
   const mute = document.getElementById("mute");
   const muted = localStorage.getItem("reunite.mute") === "1";
   mute.textContent = muted ? t("nav.soundOff") : t("nav.soundOn");
-  mute.setAttribute("aria-pressed", muted ? "true" : "false");
+  mute.setAttribute("aria-pressed", muted ? "false" : "true");
 }
 
 function signedIn(username, token) {
+  notice = null;
   setSession({ username, token: token.access_token, role: token.role });
   startAlerts();
   window.location.hash = "#/cases";
@@ -104,6 +111,7 @@ async function main() {
   unlockAudio();
   document.getElementById("lang").addEventListener("click", () => {
     setLanguage(language() === "ko" ? "en" : "ko");
+    redrawBanner();
     render();
   });
   document.getElementById("logout").addEventListener("click", () => signOut(t("login.signedOut")));

@@ -59,7 +59,8 @@ export function compose(chips) {
 
 /**
  * The description editor: a textarea and its chips. Returns {el, text(), notes(), textarea}.
- * notes() is the canonical text of the chips ("" when there are none).
+ * notes() is the canonical text of the chips when the operator corrected them, else "" (the
+ * text as written says the same).
  */
 export function descriptionEditor(initial = "") {
   const textarea = h("textarea", { name: "description", rows: 3, maxlength: 2000 }, initial);
@@ -156,7 +157,7 @@ export function descriptionEditor(initial = "") {
     el,
     textarea,
     text: () => textarea.value.trim(),
-    notes: () => compose(chips),
+    notes: () => (edited ? compose(chips) : ""),
     parse,
   };
 }

@@ -71,6 +71,9 @@ export function formatTime(iso) {
   return formats[key].format(new Date(iso));
 }
 
-export function formatScore(score) {
-  return score === null || score === undefined ? "—" : `${(score * 100).toFixed(1)}%`;
+/** A cosine similarity as a percentage; a fused score (photos with a description: z-scores,
+ * no fixed range) as a plain number. */
+export function formatScore(score, basis = "photos") {
+  if (score === null || score === undefined) return "—";
+  return basis === "photos" ? `${(score * 100).toFixed(1)}%` : score.toFixed(2);
 }

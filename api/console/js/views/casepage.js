@@ -2,10 +2,10 @@
 // sighting view (crops and frame), confirmed sightings on a timeline and as a route on the plan,
 // and its alerts, all updated live when an alert for the case arrives.
 
-import { allAlerts, onAlert } from "../alerts.js";
+import { allAlerts, onAlert, received } from "../alerts.js";
 import { api, ApiError, loadImage } from "../api.js";
 import { field, h, isoToLocalInput, localInputToIso, replace } from "../dom.js";
-import { formatScore, formatTime, t } from "../i18n.js";
+import { formatScore, formatTime, language, t } from "../i18n.js";
 import { outlined } from "../photos.js";
 import { cameraPlan } from "../plan.js";
 
@@ -15,7 +15,7 @@ const SHORTCUTS = [["j", "keys.next"], ["k", "keys.previous"], ["c", "keys.confi
 export async function casePage(caseId) {
   const [kase, cameras] = await Promise.all([api(`/cases/${caseId}`), api("/cameras")]);
   const urls = new Set();
-  const state = { results: [], selected: 0, decisions: null, alerts: [], fresh: new Set(), filters: {} };
+  const state = { results: [], selected: 0, decisions: null, alerts: [], basis: "photos", searched: null, warnings: [] };
 
   // -- case header -----------------------------------------------------------------------------
   const photosEl = h("div", { class: "case-photos" });
@@ -24,14 +24,13 @@ export async function casePage(caseId) {
     photosEl.append(img);
     loadImage(img, p.crop_url, urls).catch(() => {});
   }
-  const describeText = kase.clothing_notes || kase.description || "";
   const facts = [
     ["case.status", t(`status.${kase.status}`)],
     ["case.age", kase.age_group ? t(`age.${kase.age_group}`) : "—"],
-    ["case.lastSeen", [formatTime(kase.last_seen_time), kase.last_seen_place].filter(Boolean).join(" · ")],
+    ["case.lastSeen", [kase.last_seen_time && formatTime(kase.last_seen_time), kase.last_seen_place].filter(Boolean).join(" · ") || "—"],
     ["case.description", kase.description || "—"],
-    ["case.notes", kase.clothing_notes || "—"],
-  ];
+    kase.clothing_notes ? ["case.notes", kase.clothing_notes] : null,
+  ].filter(Boolean);
   const header = h("section", { class: "case-head card", "aria-labelledby": "case-title" },
     h("h1", { id: "case-title" }, kase.alias, " ", h("span", { class: "muted" }, `#${kase.id}`)),
     h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", {}, t(k)), h("dd", {}, v)])),
@@ -42,13 +41,13 @@ export async function casePage(caseId) {
   const until = h("input", { type: "datetime-local", name: "until" });
   const k = h("select", { name: "k" }, [20, 50, 100].map((n) => h("option", { value: n }, String(n))));
   const cameraBoxes = cameras.map((c) => h("input", { type: "checkbox", name: "camera", value: c.id, id: `cam-${c.id}` }));
-  const useDescription = h("input", { type: "checkbox", name: "describe", id: "use-describe", checked: !kase.photos.length && !!describeText });
+  const by = h("select", { name: "by" }, ["auto", "photos", "description", "both"].map((b) => h("option", { value: b }, t(`by.${b}`))));
   const filters = h("form", { class: "filters card", "aria-label": t("filters.title") },
     h("h2", {}, t("filters.title")),
-    h("div", { class: "row" }, field(t("filters.since"), since), field(t("filters.until"), until), field(t("filters.k"), k)),
+    h("div", { class: "row" }, field(t("filters.since"), since), field(t("filters.until"), until), field(t("filters.k"), k),
+      field(t("filters.by"), by, t("filters.byHint"))),
     h("fieldset", { class: "camera-filter" }, h("legend", {}, t("filters.cameras")),
       cameraBoxes.map((box, i) => h("label", { class: "check", for: box.id }, box, cameras[i].name))),
-    describeText ? h("label", { class: "check", for: useDescription.id }, useDescription, t("filters.describe")) : null,
     h("div", { class: "actions" },
       h("button", { type: "submit", class: "primary" }, t("filters.apply")),
       h("button", { type: "reset", class: "ghost" }, t("filters.reset"))));
@@ -83,7 +82,7 @@ export async function casePage(caseId) {
     if (r.thumbnail_url) loadImage(img, r.thumbnail_url, urls).catch(() => {});
     const selected = i === state.selected;
     const badge = r.decision ? h("span", { class: `badge ${r.decision}` }, t(`decision.${r.decision}`)) : null;
-    const isNew = state.fresh.has(r.sighting_id) ? h("span", { class: "badge alert" }, t("results.new")) : null;
+    const isNew = received.some((a) => a.case_id === caseId && a.sighting.sighting_id === r.sighting_id) ? h("span", { class: "badge alert" }, t("results.new")) : null;
     return h("li", {
       class: `result${selected ? " selected" : ""}${r.decision ? ` ${r.decision}` : ""}`,
       dataset: { sighting: r.sighting_id, camera: r.camera_id, decision: r.decision || "" },
@@ -91,7 +90,7 @@ export async function casePage(caseId) {
     h("article", {
       tabindex: selected ? 0 : -1,
       "aria-current": selected ? "true" : null,
-      "aria-label": t("results.cardLabel", { rank: i + 1, camera: r.camera_name, time: formatTime(r.start_time), score: formatScore(r.score) }),
+      "aria-label": t("results.cardLabel", { rank: i + 1, camera: r.camera_name, time: formatTime(r.start_time), score: formatScore(r.score, state.basis) }),
       onfocus: () => select(i, false),
     },
     h("button", { type: "button", class: "thumb", onclick: () => openSighting(r), "aria-label": t("results.open") }, img),
@@ -99,7 +98,7 @@ export async function casePage(caseId) {
       h("span", { class: "rank" }, `${i + 1}`),
       h("span", { class: "camera" }, r.camera_name),
       h("span", { class: "time" }, formatTime(r.start_time)),
-      h("span", { class: "score" }, t("results.score", { score: formatScore(r.score) })),
+      h("span", { class: "score" }, t(state.basis === "photos" ? "results.score" : "results.scoreFused", { score: formatScore(r.score, state.basis) })),
       badge, isNew),
     h("div", { class: "decide" },
       h("button", { type: "button", class: "confirm", onclick: () => decide(r, "confirmed"), disabled: r.decision === "confirmed" }, t("results.confirm")),
@@ -108,7 +107,12 @@ export async function casePage(caseId) {
 
   function drawResults() {
     replace(grid, state.results.map(card));
-    resultsStatus.textContent = state.results.length ? t("results.count", { n: state.results.length }) : t("results.none");
+    const summary = state.searched ? (language() === "ko" ? state.searched.summary_ko : state.searched.summary) : "";
+    replace(resultsStatus,
+      state.results.length ? t("results.count", { n: state.results.length }) : t("results.none"), " ",
+      h("span", { class: "basis", dataset: { basis: state.basis } }, t(`basis.${state.basis}`)),
+      summary ? h("span", { class: "searched" }, ` · ${t("results.searchedAs", { summary })}`) : null,
+      state.warnings.map((w) => h("span", { class: "warning" }, ` · ${w}`)));
   }
 
   function select(i, focus = true) {
@@ -137,12 +141,15 @@ export async function casePage(caseId) {
       until: localInputToIso(until.value),
       camera: cameraBoxes.filter((b) => b.checked).map((b) => b.value),
       k: k.value,
-      describe: useDescription.checked && describeText ? describeText : null,
+      by: by.value,
     };
     resultsStatus.textContent = t("results.loading");
     try {
       const data = await api(`/cases/${caseId}/matches`, { query });
       state.results = data.results;
+      state.basis = data.basis || "photos";
+      state.searched = data.description || null;
+      state.warnings = data.warnings || [];
       state.selected = Math.min(state.selected, Math.max(0, state.results.length - 1));
       drawResults();
       await loadDecisions();
@@ -286,20 +293,18 @@ export async function casePage(caseId) {
       action();
     }
   }
-  document.addEventListener("keydown", onKey);
-
-  const off = onAlert((alert) => {
-    if (alert.case_id !== caseId) return;
-    state.fresh.add(alert.sighting.sighting_id);
-    loadResults();
-    loadAlerts().catch(() => {});
-  });
 
   function announce(text) {
     document.getElementById("status").textContent = text;
   }
 
   await Promise.all([loadResults(), loadAlerts()]);
+  document.addEventListener("keydown", onKey);
+  const off = onAlert((alert) => {
+    if (alert.case_id !== caseId) return;
+    loadResults();
+    loadAlerts().catch(() => {});
+  });
   const el = h("div", { class: "case-page" },
     header,
     h("div", { class: "case-grid" },

@@ -47,7 +47,7 @@ export async function casesView() {
       h("tbody", {}, rows.map((r) => h("tr", { dataset: { case: r.case.id }, class: r.open ? "has-alert" : "" },
         h("th", { scope: "row" }, h("a", { href: `#/cases/${r.case.id}` }, r.case.alias)),
         h("td", {}, r.case.age_group ? t(`age.${r.case.age_group}`) : "—"),
-        h("td", {}, [formatTime(r.case.last_seen_time), r.case.last_seen_place ? ` · ${r.case.last_seen_place}` : ""]),
+        h("td", {}, [r.case.last_seen_time && formatTime(r.case.last_seen_time), r.case.last_seen_place].filter(Boolean).join(" · ") || "—"),
         h("td", {}, r.latest ? `${formatTime(r.latest.created_at)} · ${r.latest.sighting.camera_name}` : "—"),
         h("td", {}, r.open ? h("span", { class: "badge alert" }, String(r.open)) : "0"))))));
   }

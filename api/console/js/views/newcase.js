@@ -74,7 +74,7 @@ export async function newCaseView() {
       const values = {
         age_group: age.value,
         description: description.text(),
-        clothing_notes: description.notes(),
+        clothing_notes: description.notes(), // only when the operator corrected the chips
         last_seen_time: localInputToIso(time.value),
         last_seen_place: place.value.trim(),
         last_seen_camera_id: cameraSelect.value,
