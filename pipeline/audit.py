@@ -72,8 +72,8 @@ def record(
     params: dict[str, Any] | None = None,
     result_ids: Sequence[Any] = (),
 ) -> int:
-    """Append one entry in its own transaction and return its ``seq`` (an audit row must not vanish with a rollback of
-    the action it describes: a refused request is audited too)."""
+    """Append one entry in its own transaction and return its ``seq``: an audit row must not
+    vanish with a rollback of the action it describes (a refused request is audited too)."""
     params = json.loads(json.dumps(params or {}, default=str))  # what JSON storage gives back
     for _ in range(_RETRIES):
         try:

@@ -361,6 +361,22 @@ class IndexVersion(Base):
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class SightingAttributes(Base):
+    """A sighting's 인상착의 probabilities under one attribute model: the quality-weighted mean of
+    its crops' calibrated probabilities, ``{field: {value: p}, "accessories": {name: p}}`` (see
+    ``reunite.models.attribute_model``). Stored with the sighting so that a description search
+    never reads an image; one row per model, so a new model is backfilled beside the old one."""
+
+    __tablename__ = "sighting_attributes"
+    __table_args__ = (UniqueConstraint("sighting_id", "model"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sighting_id: Mapped[int] = mapped_column(ForeignKey("sightings.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(200), index=True)
+    probabilities: Mapped[dict[str, Any]] = mapped_column(JSON())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 # The case service's tables share this Base; importing them here keeps Base.metadata complete for
 # whoever imports the schema (migrations, the drift test, create_all in tools).
 from reunite.pipeline import case_schema as _case_schema  # noqa: E402, F401

@@ -259,3 +259,7 @@ app.command("serve")(serve_command)
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 app.add_typer(alerts_app, name="alerts")
+
+from reunite.cli_attributes import attributes_app  # noqa: E402
+
+app.add_typer(attributes_app, name="attributes")

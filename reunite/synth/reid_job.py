@@ -6,15 +6,17 @@ at different hours (day, dusk, night IR); train and test identities are disjoint
 Market-1501: one query per test identity and camera (its clearest crop, as Market-1501's
 queries are hand-drawn boxes), the rest in the gallery; ``-1`` junk
 (heavily occluded crops) and ``0000`` distractors (background and body-part boxes) in the gallery.
-Beside the images, ``identities.json`` (pid -> age group, age, gender, split) and
-``sequences.json`` (the ``s`` number of a file name -> hour and day/night) let evaluation report
-results per subgroup.
+Beside the images, ``identities.json`` (pid -> age group, age, gender, split, and the 인상착의
+ground truth: clothing types and colour names, sleeve, accessories) and ``sequences.json`` (the
+``s`` number of a file name -> hour and day/night) let evaluation report results per subgroup and
+train the attribute model. ``cohort_identities`` re-derives the same identities from the options
+alone (planning only, no rendering), for sets written before the clothing was recorded.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import numpy as np
 
 from reunite import __version__
 from reunite.errors import InvalidOptionError
+from reunite.synth.appearance import Identity
 from reunite.synth.output import atomic_output_dir, check_free_space, write_jpeg, write_json
 from reunite.synth.world import District, plan_district, repopulate
 
@@ -77,7 +80,6 @@ def generate_reid(opts: ReidOptions, kit, renderer, uv_maps, progress: Progress 
     check_free_space(opts.out, total_ids * 12 * 12_000 + 20 * 2**20)
     base = plan_district(opts.seed, opts.cameras, 0, 60.0, opts.size)
     rng = np.random.default_rng([opts.seed, 5])
-    splits = [("train", 1, opts.train_ids), ("test", opts.train_ids + 1, opts.test_ids)]
     counts = {
         "train_images": 0,
         "gallery_images": 0,
@@ -89,44 +91,22 @@ def generate_reid(opts: ReidOptions, kit, renderer, uv_maps, progress: Progress 
     with atomic_output_dir(opts.out, opts.overwrite) as tmp:
         for name in ("bounding_box_train", "bounding_box_test", "query"):
             (tmp / name).mkdir()
-        seq = 0
         shared_cameras: dict = {}
         people: dict[str, dict] = {}  # pid -> who (subgroup results need it)
         sequences: dict[str, dict] = {}  # seq -> when (day / night results need it)
-        for split, first, n in splits:
-            # at least four cohorts per split, so that every split sees several times of day
-            step = int(np.clip(np.ceil(n / 4), 10, COHORT))
-            for start in range(first, first + n, step):
-                size = min(step, first + n - start)
-                hour = _HOURS[seq % len(_HOURS)]
-                seq += 1
-                cohort = repopulate(
-                    base, opts.seed, start, size, hour, window_s=WINDOW_S, stops=(3, 6)
-                )
-                world = DistrictRenderer(
-                    cohort, kit, renderer, uv_maps, camera_cache=shared_cameras
-                )
-                people.update(
-                    {
-                        f"{p.id:04d}": {
-                            "age_group": p.age_group,
-                            "age": p.age_years,
-                            "gender": p.gender,
-                            "split": split,
-                        }
-                        for p in cohort.identities
-                    }
-                )
-                sequences[str(seq)] = {
-                    "hour": hour,
-                    "light": "night" if cohort.night else "day",
-                    "split": split,
-                }
-                crops = _render_cohort(world, cohort, seq, split, opts, rng)
-                _write_cohort(tmp, crops, split, rng, counts)
-                world.close()
-                done_ids += size
-                progress("identities", done_ids, total_ids)
+        for seq, split, cohort in _cohorts(base, opts):
+            world = DistrictRenderer(cohort, kit, renderer, uv_maps, camera_cache=shared_cameras)
+            people.update({f"{p.id:04d}": _who(p, split) for p in cohort.identities})
+            sequences[str(seq)] = {
+                "hour": cohort.hour,
+                "light": "night" if cohort.night else "day",
+                "split": split,
+            }
+            crops = _render_cohort(world, cohort, seq, split, opts, rng)
+            _write_cohort(tmp, crops, split, rng, counts)
+            world.close()
+            done_ids += len(cohort.identities)
+            progress("identities", done_ids, total_ids)
         summary = {
             "generator": "reunite synth reid",
             "version": __version__,
@@ -141,6 +121,54 @@ def generate_reid(opts: ReidOptions, kit, renderer, uv_maps, progress: Progress 
         write_json(tmp / "sequences.json", sequences)
     log.info("re-ID set written", extra={"out": str(opts.out), **counts})
     return summary
+
+
+def _cohorts(base: District, opts: ReidOptions) -> Iterator[tuple[int, str, District]]:
+    """The cohorts of both splits in render order: (sequence number, split, planned cohort)."""
+    seq = 0
+    for split, first, n in (
+        ("train", 1, opts.train_ids),
+        ("test", opts.train_ids + 1, opts.test_ids),
+    ):
+        # at least four cohorts per split, so that every split sees several times of day
+        step = int(np.clip(np.ceil(n / 4), 10, COHORT))
+        for start in range(first, first + n, step):
+            size = min(step, first + n - start)
+            hour = _HOURS[seq % len(_HOURS)]
+            seq += 1
+            yield (
+                seq,
+                split,
+                repopulate(base, opts.seed, start, size, hour, window_s=WINDOW_S, stops=(3, 6)),
+            )
+
+
+def _who(p: Identity, split: str) -> dict:
+    """An identity's subgroups and its 인상착의 ground truth (what a description names)."""
+    full = p.to_json()
+    return {
+        "age_group": p.age_group,
+        "age": p.age_years,
+        "gender": p.gender,
+        "split": split,
+        "clothing": full["clothing"],
+        "accessories": full["accessories"],
+    }
+
+
+def cohort_identities(opts: ReidOptions) -> tuple[dict[str, dict], dict[str, dict]]:
+    """``identities.json`` and ``sequences.json`` of the set these options render, re-derived by
+    planning alone (seconds, no GL): people and hours depend only on the seed and the counts.
+    Lets sets rendered before the clothing was recorded gain their attribute ground truth."""
+    opts.validate()
+    base = plan_district(opts.seed, opts.cameras, 0, 60.0, opts.size)
+    people: dict[str, dict] = {}
+    sequences: dict[str, dict] = {}
+    for seq, split, cohort in _cohorts(base, opts):
+        people.update({f"{p.id:04d}": _who(p, split) for p in cohort.identities})
+        light = "night" if cohort.night else "day"
+        sequences[str(seq)] = {"hour": cohort.hour, "light": light, "split": split}
+    return people, sequences
 
 
 def _render_cohort(
