@@ -6,9 +6,18 @@ Sections (each a median of several runs, comparisons side by side in one run):
 2. ``synth reid`` on its defaults: wall time and image counts;
 3. is the world hard? colour-histogram baseline on the re-ID test split (Market-1501 protocol);
 4. does it look like people to real models? the real OSNet x0.25 (MSMT17) on the same split, and
-   the real YOLOX-nano on district frames (recall / precision at IoU 0.5), from ../shared.
+   the real YOLOX-nano on district frames (recall / precision at IoU 0.5), from ../shared;
+5. embedding speed and accuracy per model x backend x precision (``embed_bench.py``);
+6. ingest end to end at 1280x720: sequential on PyTorch (as before) against pipelined on the
+   default backend, side by side on the same footage;
+7. the vector index by collection size: flat / HNSW / IVF-PQ at 100 k and 1 M (``index_choice.py``,
+   in its own process so its peak memory is its own);
+8. API p95 under concurrent load: ``bench/api_bench.py`` writes ``bench/api_results.json``, merged
+   here when present.
 
-Usage: ``python bench/run.py [--quick] [--out bench/out]``. ``--quick`` uses smaller sets.
+Usage: ``python bench/run.py [--quick] [--out bench/out] [--only SECTION ...]``. ``--quick`` uses
+smaller sets; ``--only`` runs some sections (render, district, ingest, reid, embed, ingest_overlap,
+index) and keeps the other figures of the last ``results.json``.
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ os.environ.setdefault("LP_NUM_THREADS", "2")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+DATA = Path("/work/data")  # the project's rendered sets, when this machine has them
+SECTIONS = ("render", "district", "ingest", "reid", "embed", "ingest_overlap", "index")
 
 
 def _median_ms(samples: list[float]) -> float:
@@ -220,13 +231,119 @@ def bench_ingest(district_dir: Path, out: Path) -> dict:
     }
 
 
+def bench_embed(reid_dir: Path, out: Path, quick: bool) -> dict:
+    """Section 5 (see embed_bench.py); accuracy on reid_eval_s303 when present (the split the
+    shipped model's card reports), else on the bench's own split."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import embed_bench
+
+    reid = DATA / "reid_eval_s303" if (DATA / "reid_eval_s303").is_dir() else reid_dir
+    calibration = DATA / "reid_train_s101" / "bounding_box_train"
+    if not calibration.is_dir():
+        calibration = reid_dir / "bounding_box_train"
+    return embed_bench.run(
+        reid, out / "embed_data", calibration, quick, batch=32, rounds=3 if quick else 7
+    )
+
+
+def bench_ingest_overlap(district_dir: Path, out: Path, quick: bool) -> dict:
+    """Section 6: the same footage ingested sequentially on PyTorch fp32 (the loop before this
+    change) and pipelined on the default backend, alternately, ``runs`` times each."""
+    import shutil
+
+    from reunite.config import Settings
+    from reunite.pipeline.cameras import add_camera, read_district_cameras
+    from reunite.pipeline.detectors import detector_factory
+    from reunite.pipeline.embedding_model import load_embedding_model
+    from reunite.pipeline.ingest import IngestOptions, ingest_source
+    from reunite.pipeline.workspace import Workspace
+
+    variants = {
+        "sequential, torch fp32": ("torch", "fp32", False),
+        "pipelined, default backend": ("auto", "auto", True),
+    }
+    specs = read_district_cameras(district_dir)
+    results: dict[str, dict] = {name: {"runs": []} for name in variants}
+    for _ in range(1 if quick else 2):
+        for name, (backend, precision, pipelined) in variants.items():
+            folder = out / "ingest_overlap"
+            shutil.rmtree(folder, ignore_errors=True)
+            ws = Workspace.open(Settings(data_dir=folder, database_url=""))
+            model = load_embedding_model(
+                "default", data_dir=out / "embed_data", backend=backend, precision=precision
+            )
+            with ws.db.session() as session:
+                for spec in specs:
+                    add_camera(session, spec, replace=True)
+            version = ws.index_for(model.version, model.dim)
+            options = IngestOptions(pipelined=pipelined, prefetch_frames=8 if pipelined else 0)
+            started, reports = time.perf_counter(), []
+            for spec in specs:
+                reports.append(
+                    ingest_source(
+                        ws, model, version, spec.id, district_dir / "cameras" / spec.id,
+                        detector_factory(), options,
+                    )
+                )  # fmt: skip
+            wall = time.perf_counter() - started
+            ws.close()
+            frames = sum(r.frames for r in reports)
+            stages: dict[str, float] = {}
+            for r in reports:
+                for stage, t in r.stage_seconds.items():
+                    stages[stage] = stages.get(stage, 0.0) + t
+            results[name]["runs"].append(
+                {
+                    "runtime": model.runtime,
+                    "frames": frames,
+                    "sightings": sum(r.sightings for r in reports),
+                    "wall_s": round(wall, 1),
+                    "frames_per_s": round(frames / wall, 1),
+                    "per_camera_fps_median": round(
+                        statistics.median(r.frames_per_s for r in reports), 1
+                    ),
+                    "ms_per_frame_by_stage": {
+                        k: round(1000 * v / frames, 2) for k, v in stages.items()
+                    },
+                    "load_average": [round(x, 2) for x in os.getloadavg()],
+                }
+            )
+            print(name, results[name]["runs"][-1], flush=True)
+    for entry in results.values():
+        fps = statistics.median(run["frames_per_s"] for run in entry["runs"])
+        entry["frames_per_s_median"] = round(fps, 1)
+        entry["cameras_at_2fps_per_machine"] = round(fps / 2.0, 1)
+    first = next(iter(results.values()))["runs"][0]
+    return {
+        "district": str(district_dir),
+        "cameras": len(specs),
+        "frames": first["frames"],
+        "variants": results,
+    }
+
+
+def bench_index(out: Path, quick: bool) -> dict:
+    """Section 7, in a child process (its peak memory and FAISS threads are its own)."""
+    import subprocess
+
+    json_path = out / "index_choice.json"
+    cmd = [sys.executable, str(Path(__file__).parent / "index_choice.py"), "--json", str(json_path)]
+    subprocess.run([*cmd, *(["--quick"] if quick else [])], check=True)
+    result = json.loads(json_path.read_text())
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=None)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(REPO))
+    if args.only:
+        _run_only(args)
+        return
     from reunite.synth.bodies import BodyKit
     from reunite.synth.district_job import DistrictOptions, generate_district
     from reunite.synth.frames import DistrictRenderer
@@ -263,12 +380,109 @@ def main() -> None:
     results["synth_reid"] = bench_reid(kit, renderer, maps, reid_dir, args.quick)
     print(results["synth_reid"], flush=True)
     results["reid_models"], results["reid_speed"] = bench_reid_models(reid_dir)
+    _new_sections(results, args, district_dir, reid_dir, set(SECTIONS))
+    _write(results)
+
+
+def _new_sections(results: dict, args, district_dir: Path, reid_dir: Path, wanted: set) -> None:
+    """Sections 5-7 (embedding backends, pipelined ingest, index choice)."""
+    if "embed" in wanted:
+        print("embedding backends ...", flush=True)
+        results["embed"] = bench_embed(reid_dir, args.out, args.quick)
+    if "ingest_overlap" in wanted:
+        print("ingest, sequential vs pipelined ...", flush=True)
+        big = DATA / "district_s11"  # 6 cameras, 1280x720, 2 min at 2 fps
+        footage = big if (big / "manifest.json").is_file() and not args.quick else district_dir
+        results["ingest_overlap"] = bench_ingest_overlap(footage, args.out, args.quick)
+    if "index" in wanted:
+        print("index choice ...", flush=True)
+        results["index_choice"] = bench_index(args.out, args.quick)
+
+
+def _run_only(args) -> None:
+    """Run the chosen sections; keep every other figure of the last results.json."""
+    path = REPO / "bench" / "results.json"
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    results.update({"machine": f"{os.cpu_count()} cores", "quick": args.quick})
+    district_dir, reid_dir = args.out / "district", args.out / "reid"
+    unsupported = set(args.only) & {"render", "district", "ingest", "reid"}
+    if unsupported:
+        raise SystemExit(f"--only runs {', '.join(SECTIONS[4:])}; run all for the others")
+    _new_sections(results, args, district_dir, reid_dir, set(args.only))
+    _write(results)
+
+
+def _write(results: dict) -> None:
+    api = REPO / "bench" / "api_results.json"  # written by bench/api_bench.py
+    if api.is_file():
+        results["api"] = json.loads(api.read_text())
     (REPO / "bench" / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (REPO / "bench" / "results.md").write_text(_markdown(results))
     print((REPO / "bench" / "results.md").read_text())
 
 
 def _markdown(r: dict) -> str:
+    """Sections 1-4 (when this results.json has them), then 5-8."""
+    try:
+        text = _markdown_base(r)
+    except KeyError as missing:
+        text = (
+            f"# Benchmark results\n\nMachine: {r.get('machine')}; quick={r.get('quick')}. Every "
+            f"time is a median.\n\n(Sections 1-4 are not in this results.json: no {missing}; "
+            "run `python bench/run.py` for all.)\n"
+        )
+    return text + _markdown_new(r)
+
+
+def _markdown_new(r: dict) -> str:
+    sys.path.insert(0, str(Path(__file__).parent))
+    import embed_bench
+    import index_choice
+
+    parts = []
+    if "embed" in r:
+        parts.append(embed_bench.markdown(r["embed"]))
+    if "ingest_overlap" in r:
+        ov = r["ingest_overlap"]
+        lines = [
+            f"## Ingest end to end: sequential on PyTorch vs pipelined on the default backend "
+            f"({ov['cameras']} cameras, {ov['frames']} frames of `{ov['district']}`, camera "
+            "after camera, MOG2 + tracker + embedding + attributes + SQLite + FAISS)",
+            "",
+            "| variant | runtime | runs | frames/s (median) | cameras at 2 fps per machine | "
+            "per-camera frames/s (median, last run) | ms/frame by stage (last run) | "
+            "load average |",
+            "|---|---|---:|---:|---:|---:|---|---|",
+        ]
+        for name, v in ov["variants"].items():
+            last = v["runs"][-1]
+            stages = ", ".join(f"{k} {t}" for k, t in last["ms_per_frame_by_stage"].items())
+            lines.append(
+                f"| {name} | {last['runtime']} | {len(v['runs'])} | "
+                f"{v['frames_per_s_median']} | {v['cameras_at_2fps_per_machine']} | "
+                f"{last['per_camera_fps_median']} | {stages} | {last['load_average']} |"
+            )
+        lines.append(
+            "\nWith the pipeline the stage times overlap, so they add up to more than the wall "
+            "time."
+        )
+        parts.append("\n".join(lines) + "\n")
+    if "index_choice" in r:
+        parts.append(index_choice.markdown(r["index_choice"]))
+    if "api" in r:
+        api = r["api"]
+        if isinstance(api, dict) and isinstance(api.get("markdown"), str):
+            parts.append(api["markdown"])
+        else:
+            parts.append(
+                "## API under concurrent load (bench/api_results.json)\n\n```json\n"
+                + json.dumps(api, indent=1)
+                + "\n```\n"
+            )
+    return "\n" + "\n".join(parts) if parts else ""
+
+
+def _markdown_base(r: dict) -> str:
     from reunite.evaluation.reid_eval import format_metrics_table
 
     rd = r["render"]
@@ -310,22 +524,27 @@ def _markdown(r: dict) -> str:
         "## Real YOLOX-nano on district frames (IoU 0.5, >= 48 px, >= 50 % visible)",
         "",
     ]
-    ing = r["ingest"]
-    lines += [
-        "## Ingest end to end (1280x720, 2 fps, MOG2 + tracker + shipped model + SQLite + FAISS)",
-        "",
-        "| cameras | frames | sightings | wall (s) | frames/s per camera (median) |"
-        " cameras at 2 fps per machine | peak RSS of the bench process (MiB) |",
-        "|---|---|---|---|---|---|---|",
-        f"| {ing['cameras']} | {ing['frames']} | {ing['sightings']} | {ing['wall_s']} |"
-        f" {ing['frames_per_s_per_camera_median']} | {ing['cameras_at_2fps_per_machine']} |"
-        f" {ing['process_peak_rss_mib']} |",
-        "",
-        "| stage | ms per frame |",
-        "|---|---|",
-        *(f"| {k} | {v} |" for k, v in ing["ms_per_frame_by_stage"].items()),
-        "",
-    ]
+    ing = r.get("ingest")  # absent from results measured before the ingest section existed
+    lines += (
+        []
+        if ing is None
+        else [
+            "## Ingest end to end (1280x720, 2 fps, MOG2 + tracker + shipped model + SQLite"
+            " + FAISS)",
+            "",
+            "| cameras | frames | sightings | wall (s) | frames/s per camera (median) |"
+            " cameras at 2 fps per machine | peak RSS of the bench process (MiB) |",
+            "|---|---|---|---|---|---|---|",
+            f"| {ing['cameras']} | {ing['frames']} | {ing['sightings']} | {ing['wall_s']} |"
+            f" {ing['frames_per_s_per_camera_median']} | {ing['cameras_at_2fps_per_machine']} |"
+            f" {ing['process_peak_rss_mib']} |",
+            "",
+            "| stage | ms per frame |",
+            "|---|---|",
+            *(f"| {k} | {v} |" for k, v in ing["ms_per_frame_by_stage"].items()),
+            "",
+        ]
+    )
     det = r["detector_on_district"]
     if "skipped" in det:
         lines.append(f"skipped: {det['skipped']}")

@@ -37,10 +37,11 @@ class OnnxReidEmbedder:
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
         batch_size: int = 32,
-        threads: int = 2,
+        threads: int | None = None,
         name: str | None = None,
     ) -> None:
         """``input_size`` is (W, H); ``mean``/``std`` are in the model's channel order, after scale.
+        ``threads``: ONNX Runtime's intra-op threads (None: one per physical core).
 
         Raises InvalidOptionError for a missing or unreadable model, or preprocessing options that
         contradict the model's input shape.
@@ -50,10 +51,10 @@ class OnnxReidEmbedder:
             raise InvalidOptionError(f"ONNX re-ID model not found: {path}")
         if channel_order not in ("rgb", "bgr"):
             raise InvalidOptionError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
-        if batch_size < 1 or threads < 1:
+        if batch_size < 1 or (threads is not None and threads < 1):
             raise InvalidOptionError("batch_size and threads must be at least 1")
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = threads or 0
         options.inter_op_num_threads = 1
         try:
             self._session = ort.InferenceSession(
@@ -81,6 +82,8 @@ class OnnxReidEmbedder:
         self._fixed_batch = batch
         self.batch_size = batch or batch_size
         self.name = name or path.stem
+        self.backend = "onnxruntime"
+        self.precision = "fp32"  # an int8 (Q/DQ) graph is marked by whoever loads it
         feature_shape = self._session.get_outputs()[0].shape[1:]
         if all(isinstance(d, int) for d in feature_shape):
             self.dim = int(np.prod(feature_shape))

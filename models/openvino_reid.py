@@ -3,11 +3,16 @@ Open Model Zoo's person-reidentification-retail models, run with the ``openvino`
 
 Open Model Zoo models are published with a batch of 1; the graph is reshaped to a dynamic batch
 so a whole batch of crops runs in one inference call. A graph that cannot be reshaped keeps its
-fixed batch, and short batches are padded.
+fixed batch, and short batches are padded. An ONNX file (``.onnx``) is read the same way.
+
+The inference precision is always set explicitly: OpenVINO's CPU plugin otherwise picks bf16 on
+CPUs that have it, which would make "fp32" depend on the machine. ``int8`` is not a hint but a
+graph property (Q/DQ or FakeQuantize nodes); such a graph runs with the fp32 hint.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +22,8 @@ import openvino as ov
 from reunite.errors import InvalidOptionError
 from reunite.models.embedder import embed_in_batches, pad_to_fixed_batch
 from reunite.models.preprocessing import OPENVINO_OMZ, Preprocessing
+
+_PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 
 
 class OpenVinoReidEmbedder:
@@ -31,15 +38,20 @@ class OpenVinoReidEmbedder:
         batch_size: int = 32,
         threads: int | None = None,
         name: str | None = None,
+        precision: str = "fp32",
     ) -> None:
         """``device`` is an OpenVINO device name ("CPU", "GPU", ...); ``threads`` caps the CPU
-        threads (None lets OpenVINO choose). Raises InvalidOptionError for a missing or unreadable
-        model, a device OpenVINO does not have, or an input size the model cannot take."""
+        threads (None lets OpenVINO choose); ``precision`` is fp32, bf16 or int8 (see module).
+        Raises InvalidOptionError for a missing or unreadable model, a device OpenVINO does not
+        have, or an input size the model cannot take."""
         xml = Path(xml_path)
+        is_onnx = xml.suffix.lower() == ".onnx"
         weights = xml.with_suffix(".bin")
         if not xml.is_file():
             raise InvalidOptionError(f"OpenVINO model not found: {xml}")
-        if not weights.is_file():
+        if precision not in _PRECISION_HINTS:
+            raise InvalidOptionError(f"precision must be fp32, bf16 or int8, got {precision!r}")
+        if not is_onnx and not weights.is_file():
             raise InvalidOptionError(
                 f"OpenVINO model {xml.name} has no weights: {weights} is missing (an IR model is "
                 f"an .xml and a .bin of the same name, side by side)"
@@ -48,7 +60,7 @@ class OpenVinoReidEmbedder:
             raise InvalidOptionError("batch_size and threads must be at least 1")
         core = ov.Core()
         try:
-            model = core.read_model(str(xml), str(weights))
+            model = core.read_model(str(xml), None if is_onnx else str(weights))
         except RuntimeError as error:
             raise InvalidOptionError(f"cannot read OpenVINO model {xml}: {error}") from error
         if len(model.inputs) != 1 or model.input().get_partial_shape().rank.get_length() != 4:
@@ -62,12 +74,21 @@ class OpenVinoReidEmbedder:
                 f"OpenVINO has no device {device!r} here; available: "
                 f"{', '.join(core.available_devices)}"
             )
-        config = {"INFERENCE_NUM_THREADS": threads} if threads else {}
-        self._compiled = core.compile_model(model, device.upper(), config)
-        self._request = self._compiled.create_infer_request()
+        config: dict = {"PERFORMANCE_HINT": "LATENCY"}
+        if device.upper() == "CPU":
+            config["INFERENCE_PRECISION_HINT"] = _PRECISION_HINTS[precision]
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        try:
+            self._compiled = core.compile_model(model, device.upper(), config)
+        except RuntimeError as error:
+            raise InvalidOptionError(f"OpenVINO cannot compile {xml.name}: {error}") from error
+        self._local = threading.local()  # an infer request is not thread-safe: one per thread
         self.preprocessing = preprocessing
         self.batch_size = self._fixed_batch or batch_size
         self.name = name or xml.stem
+        self.backend = "openvino"
+        self.precision = precision
         width, height = preprocessing.input_size
         self.dim = self._run(np.zeros((1, 3, height, width), np.float32)).shape[1]
 
@@ -79,8 +100,11 @@ class OpenVinoReidEmbedder:
     def _run(self, batch: np.ndarray) -> np.ndarray:
         n = len(batch)
         batch = pad_to_fixed_batch(batch, self._fixed_batch)
-        self._request.infer({0: batch})
-        features = self._request.get_output_tensor(0).data
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self._compiled.create_infer_request()
+        request.infer({0: batch})
+        features = request.get_output_tensor(0).data
         return np.array(features, dtype=np.float32).reshape(len(batch), -1)[:n]
 
 

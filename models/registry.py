@@ -37,6 +37,7 @@ from reunite.models.catalogue import BUILT_IN, PUBLISHED
 from reunite.models.color_histogram import ColorHistogramEmbedder
 from reunite.models.download import ProgressHook, download, sha256_of
 from reunite.models.embedder import Embedder
+from reunite.models.export import export_record
 from reunite.models.model_card import CARD_FILE, MODEL_NAME, ModelCard
 from reunite.models.preprocessing import OPENVINO_OMZ, TORCHREID, Preprocessing
 
@@ -51,6 +52,13 @@ DEFAULT_MODEL = "reunite-mobilenetv2-synth"
 WEIGHTS_FILE = "weights.pt"
 CHECKPOINT_SUFFIXES = (".pth.tar", ".pth", ".pt", ".tar", ".ckpt")
 NON_TORCH_ARCHITECTURES = ("onnx", "openvino", "color_histogram")
+# The runtime a model runs on when none is asked for, and those that can read its files.
+_NATIVE_BACKEND = {"onnx": "onnxruntime", "openvino": "openvino", "color_histogram": "none"}
+_RUNTIMES_OF = {
+    "onnx": ("onnxruntime", "openvino"),
+    "openvino": ("openvino",),
+    "color_histogram": ("none", "torch", "onnxruntime", "openvino"),
+}
 ACCEPTED_FILES = (
     "a folder holding card.json, an ONNX model (.onnx), an OpenVINO IR model (.xml beside its "
     ".bin), a torchreid OSNet checkpoint (.pth, .pth.tar) or a `reunite train` checkpoint"
@@ -160,18 +168,24 @@ class Registry:
         device: str = "cpu",
         batch_size: int = 64,
         preprocessing: Preprocessing | None = None,
+        backend: str | None = None,
+        precision: str | None = None,
     ) -> Embedder:
-        """The embedder called ``name``, its files verified first."""
+        """The embedder called ``name``, its files verified first; ``backend``/``precision`` as
+        ``load_card_model`` takes them (both None: the runtime the model comes in)."""
         entry = self.get(name)
         if entry.status == "built-in":
-            return BUILT_IN[name][1]()
+            return BUILT_IN[name][1]()  # weight-free: no runtime to choose
         if entry.folder is None:
             raise ModelNotFoundError(
                 f"model {name!r} is not installed; download it with `reunite models pull {name}`"
             )
-        return embedder_from_card(
+        return load_card_model(
             entry.card,
             entry.folder,
+            backend=backend,
+            precision=precision,
+            registry=self,
             device=device,
             batch_size=batch_size,
             preprocessing=preprocessing,
@@ -290,27 +304,52 @@ def embedder_from_card(
     device: str = "cpu",
     batch_size: int = 64,
     preprocessing: Preprocessing | None = None,
+    backend: str | None = None,
+    precision: str | None = None,
 ) -> Embedder:
     """Verify the card's files, build its embedder and check it gives ``embedding_dim``.
 
     ``device`` is a torch device for PyTorch models; OpenVINO gets its upper-case form (``cpu``
-    -> ``CPU``); ONNX models run on the CPU.
+    -> ``CPU``); ONNX models run on the CPU. ``backend`` picks the runtime among those that read
+    the card's files (an ONNX file runs in ONNX Runtime or OpenVINO), None the usual one;
+    ``precision`` is the arithmetic (bf16: OpenVINO's hint or PyTorch autocast); a graph
+    quantised by ``reunite models export --int8`` is int8 whatever is asked.
     """
     folder = Path(folder)
     verify_files(card, folder)
     prep = preprocessing or card.preprocessing
     weights = folder / card.weights if card.weights else None
+    exported = export_record(card)
+    if exported is not None and exported.get("precision") == "int8":
+        precision = "int8"
+    runtime = backend or _NATIVE_BACKEND.get(card.architecture, "torch")
     if card.architecture == "color_histogram":
         embedder: Embedder = ColorHistogramEmbedder()
     elif weights is None:
         raise ModelCardError(f"{folder / CARD_FILE} names no weights for {card.architecture!r}")
-    elif card.architecture == "onnx":
+    elif runtime not in _RUNTIMES_OF.get(card.architecture, ("torch",)):
+        runs_on = " or ".join(_RUNTIMES_OF.get(card.architecture, ("torch",)))
+        raise InvalidOptionError(
+            f"{card.name} is a {card.architecture} model: it runs on {runs_on}, not {runtime}"
+            + (
+                f"; export it first (`reunite models export {card.name} --format onnx`)"
+                if runtime != "torch"
+                else ""
+            )
+        )
+    elif runtime == "onnxruntime":
         embedder = _onnx_embedder(weights, prep, batch_size, card.name)
-    elif card.architecture == "openvino":
+        embedder.precision = precision or "fp32"  # type: ignore[attr-defined]
+    elif runtime == "openvino":
         from reunite.models.openvino_reid import OpenVinoReidEmbedder
 
         embedder = OpenVinoReidEmbedder(
-            weights, prep, device=device.upper(), batch_size=batch_size, name=card.name
+            weights,
+            prep,
+            device=device.upper(),
+            batch_size=batch_size,
+            name=card.name,
+            precision=precision or "fp32",
         )
     else:
         network = _network_for(card.architecture, folder)
@@ -321,6 +360,10 @@ def embedder_from_card(
         else:
             _load_state_dict(network, _read_checkpoint(weights), weights)
         embedder = _torch_embedder(network, prep, card.name, batch_size, device, card.flip)
+        if precision == "bf16":
+            from reunite.models.backends import AutocastEmbedder
+
+            embedder = AutocastEmbedder(embedder)
     if embedder.dim != card.embedding_dim:
         raise ModelCardError(
             f"{folder / CARD_FILE} says embedding_dim {card.embedding_dim} but the model gives "
@@ -407,6 +450,79 @@ def _load_state_dict(network: nn.Module, state: object, path: Path) -> None:
     network.load_state_dict(body, strict=True)
 
 
+# --- backends -----------------------------------------------------------------------------------
+
+
+def load_card_model(
+    card: ModelCard,
+    folder: Path,
+    *,
+    backend: str | None = None,
+    precision: str | None = None,
+    registry: Registry | None = None,
+    device: str = "cpu",
+    batch_size: int = 64,
+    preprocessing: Preprocessing | None = None,
+) -> Embedder:
+    """The card model on ``backend`` in ``precision`` (see ``reunite.models.backends``).
+
+    Both None: the runtime the model comes in (PyTorch for a PyTorch model). Otherwise ``None``
+    or ``auto`` mean the measured defaults. A PyTorch model on ONNX Runtime or OpenVINO runs its
+    export (``reunite.models.export``): found in the registry's folders when current, made now
+    for fp32 (kept in ``<data_dir>/models`` when that data folder exists, in memory otherwise),
+    never made here for int8, which needs calibration crops: InvalidOptionError then says how.
+    """
+    options = {"device": device, "batch_size": batch_size, "preprocessing": preprocessing}
+    if (backend is None and precision is None) or card.architecture == "color_histogram":
+        return embedder_from_card(card, folder, **options)
+    from reunite.models.backends import check_choice
+
+    backend, precision = check_choice(backend, precision)
+    if card.architecture in NON_TORCH_ARCHITECTURES or backend == "torch":
+        return embedder_from_card(card, folder, backend=backend, precision=precision, **options)
+    from reunite.models.export import export_card_model, export_name, is_current
+
+    fmt = "onnx" if backend == "onnxruntime" else "openvino"
+    stored = "int8" if precision == "int8" else "fp32"
+    name = export_name(card.name, fmt, stored)
+    usable = [name] if fmt == "onnx" else [name, export_name(card.name, "onnx", stored)]
+    registry = registry or Registry.default()
+    for candidate in (root / n for n in usable for root in registry.roots):  # OpenVINO reads ONNX
+        if (candidate / CARD_FILE).is_file():
+            exported = ModelCard.read(candidate)
+            if is_current(exported, card):
+                return embedder_from_card(
+                    exported, candidate, backend=backend, precision=precision, **options
+                )
+            log.info("%s is stale (made from other weights of %s)", candidate, card.name)
+    if stored == "int8":
+        raise InvalidOptionError(
+            f"no current int8 export of {card.name} for {backend}: make one with `reunite models "
+            f"export {card.name} --format {fmt} --int8 --calibration DIR` (DIR: person crops)"
+        )
+    user_dir = registry.user_dir
+    if user_dir is not None and user_dir.parent.is_dir():
+        from filelock import FileLock
+
+        user_dir.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(user_dir / f".{name}.lock")):
+            target = user_dir / name
+            if (target / CARD_FILE).is_file() and is_current(ModelCard.read(target), card):
+                result_folder, result_card = target, ModelCard.read(target)
+            else:
+                log.info("exporting %s to %s (once)", card.name, target)
+                result = export_card_model(card, folder, fmt, user_dir, overwrite=True)
+                result_folder, result_card = result.folder, result.card
+        return embedder_from_card(
+            result_card, result_folder, backend=backend, precision=precision, **options
+        )
+    with tempfile.TemporaryDirectory(prefix="reunite-export-") as temp:  # read once, then gone
+        result = export_card_model(card, folder, fmt, Path(temp))
+        return embedder_from_card(
+            result.card, result.folder, backend=backend, precision=precision, **options
+        )
+
+
 # --- any spec to an embedder -------------------------------------------------------------------
 
 
@@ -417,6 +533,8 @@ def load_embedder(
     batch_size: int = 64,
     preprocessing: Preprocessing | None = None,
     registry: Registry | None = None,
+    backend: str | None = None,
+    precision: str | None = None,
 ) -> Embedder:
     """The embedder a ``--model`` value names, tried in this order: ``default`` (the shipped
     ``DEFAULT_MODEL``), a registry name (built-in,
@@ -424,30 +542,66 @@ def load_embedder(
     unless given), an OpenVINO ``.xml`` (OPENVINO_OMZ unless given), or a PyTorch checkpoint: a
     ``reunite train`` checkpoint (recognised by its ``format`` key) or a torchreid OSNet one
     (width read from the weights). ``registry`` defaults to ``Registry.default()``.
+
+    ``backend`` (torch, onnxruntime, openvino, auto) and ``precision`` (fp32, bf16, int8, auto)
+    choose the runtime (see ``load_card_model``); both None keep the model's own. Loose
+    checkpoints run on PyTorch only: save them as a model folder to export them.
     """
     registry = registry or Registry.default()
     text = DEFAULT_MODEL if str(spec) == "default" else str(spec)
+    choice = {"backend": backend, "precision": precision}
     entry = registry.find(text)
     if entry is not None:
         return registry.load(
-            text, device=device, batch_size=batch_size, preprocessing=preprocessing
+            text, device=device, batch_size=batch_size, preprocessing=preprocessing, **choice
         )
     path = Path(text).expanduser()
     options = {"device": device, "batch_size": batch_size, "preprocessing": preprocessing}
     if path.is_dir():
         if not (path / CARD_FILE).is_file():
             raise ModelNotFoundError(f"{path} is a folder without {CARD_FILE}: not a model folder")
-        return embedder_from_card(ModelCard.read(path), path, **options)
+        return load_card_model(ModelCard.read(path), path, registry=registry, **choice, **options)
     if path.is_file():
         name = path.name.lower()
+        chosen = None
+        if backend is not None or precision is not None:
+            from reunite.models.backends import check_choice
+
+            chosen = check_choice(backend, precision)
         if name.endswith(".onnx"):
-            return _onnx_embedder(path, preprocessing or TORCHREID, batch_size, path.stem)
+            prep = preprocessing or TORCHREID
+            if chosen is not None and chosen[0] == "openvino":
+                from reunite.models.openvino_reid import OpenVinoReidEmbedder
+
+                return OpenVinoReidEmbedder(
+                    path, prep, batch_size=batch_size, name=path.stem, precision=chosen[1]
+                )
+            if chosen is not None and chosen != ("onnxruntime", "fp32"):
+                raise InvalidOptionError(
+                    f"{path.name} runs on onnxruntime in fp32 or on openvino, not {chosen[0]} "
+                    f"{chosen[1]}"
+                )
+            return _onnx_embedder(path, prep, batch_size, path.stem)
         if name.endswith(".xml"):
             from reunite.models.openvino_reid import OpenVinoReidEmbedder
 
+            if chosen is not None and chosen[0] != "openvino":
+                raise InvalidOptionError(f"{path.name} is OpenVINO IR: it runs on openvino only")
             prep = preprocessing or OPENVINO_OMZ
-            return OpenVinoReidEmbedder(path, prep, device=device.upper(), batch_size=batch_size)
+            return OpenVinoReidEmbedder(
+                path,
+                prep,
+                device=device.upper(),
+                batch_size=batch_size,
+                precision=chosen[1] if chosen else "fp32",
+            )
         if name.endswith(CHECKPOINT_SUFFIXES):
+            automatic = backend in (None, "auto") and precision in (None, "auto")
+            if not automatic and chosen != ("torch", "fp32"):
+                raise InvalidOptionError(
+                    f"{path.name} is a loose PyTorch checkpoint: it runs on torch in fp32; save "
+                    "it as a model folder (card.json) to run it on another backend"
+                )
             return _checkpoint_embedder(path, **options)
         raise ModelNotFoundError(
             f"{path} is not a model file this tool reads; it takes a registry name, "

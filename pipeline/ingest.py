@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any
@@ -30,13 +31,23 @@ import numpy as np
 from sqlalchemy import select
 
 from reunite.errors import InvalidOptionError
+from reunite.pipeline.attributes import describe_drafts
 from reunite.pipeline.cameras import get_camera
 from reunite.pipeline.crop_store import CropStore
 from reunite.pipeline.detection import PersonDetector, StatefulDetector
 from reunite.pipeline.embedding_model import EmbeddingModel
 from reunite.pipeline.jobs import JobHandle, now
+from reunite.pipeline.overlap import ChunkWriter, prefetch
 from reunite.pipeline.quality import crop_quality, cut_crop
-from reunite.pipeline.schema import Crop, Embedding, IndexVersion, IngestChunk, Sighting, Source
+from reunite.pipeline.schema import (
+    Crop,
+    Embedding,
+    IndexVersion,
+    IngestChunk,
+    Sighting,
+    SightingAttributes,
+    Source,
+)
 from reunite.pipeline.sightings import BestCrops, CropCandidate, SightingDraft, embed_sightings
 from reunite.pipeline.sources import Frame, FrameSource, open_source
 from reunite.pipeline.tracking import ByteTracker, Tracklet
@@ -58,6 +69,12 @@ class IngestOptions:
     start_time: datetime | None = None
     max_reconnects: int = 5
     reconnect_base_s: float = 0.5
+    attributes: bool = True
+    """Predict and store each sighting's 인상착의 attributes (description search needs them)."""
+    pipelined: bool = True
+    """Embed and store chunk N on a writer thread while chunk N + 1 is tracked (same result)."""
+    prefetch_frames: int = 8
+    """Frames a reader thread decodes ahead of detection (0: read in line)."""
 
     def __post_init__(self) -> None:
         if not 0 < self.fps <= 60:
@@ -246,8 +263,10 @@ def _store_chunk(
     errors: list[str],
     progress: tuple[int, int | None],
     detector_state: dict[str, Any] | None,
+    attributes: tuple[str, list[dict]] | None = None,
 ) -> None:
-    """Crops to disk, then sightings + chunk checkpoint in one transaction, then the index."""
+    """Crops to disk, then sightings + chunk checkpoint in one transaction, then the index.
+    ``attributes``: (attribute model version, each draft's probabilities), stored alongside."""
     crop_shas = [[ws.crops.put(CropStore.encode(c.image)) for c in d.crops] for d in drafts]
     with ws.db.session() as session:
         rows = []
@@ -300,6 +319,13 @@ def _store_chunk(
         )
         session.flush()
         ids = np.array([r.id for r in rows], dtype=np.int64)
+        if attributes is not None:
+            attribute_model, probabilities = attributes
+            session.add_all(
+                SightingAttributes(sighting_id=r.id, model=attribute_model, probabilities=p)
+                for r, p in zip(rows, probabilities, strict=True)
+                if p
+            )
         if job is not None:
             job.checkpoint(
                 session,
@@ -349,7 +375,7 @@ def ingest_source(
         report.already_ingested = True
         return report
     total = source.estimated_frames()
-    frames = source.frames(resume.next_frame)
+    frames = prefetch(source.frames(resume.next_frame), options.prefetch_frames)
     detector = detector_factory()
     if resume.detector_state is not None and isinstance(detector, StatefulDetector):
         detector.load_state(resume.detector_state)
@@ -362,18 +388,21 @@ def ingest_source(
         if on_progress is not None:
             on_progress(progress_done, total, report.sightings)
 
-    while True:
-        chunk = islice(frames, options.chunk_frames)
-        drafts, count, last_index = track_chunk(
-            chunk, detector, options, tick, report.stage_seconds
-        )
-        if count == 0:
-            break
+    def write_chunk(
+        chunk_index: int,
+        drafts: list[SightingDraft],
+        count: int,
+        next_frame: int,
+        errors: list[str],
+        progress: tuple[int, int | None],
+        detector_state: dict[str, Any] | None,
+    ) -> None:
+        """Embed, describe and store one tracked chunk (on the writer thread when pipelined)."""
         clock = time.perf_counter()
         embed_sightings(drafts, model.embedder)
         clock = _add_time(report.stage_seconds, "embed", clock)
-        errors = source.errors[seen_errors:]
-        seen_errors = len(source.errors)
+        attributes = describe_drafts(drafts, model.version) if options.attributes else None
+        clock = _add_time(report.stage_seconds, "attributes", clock)
         _store_chunk(
             ws,
             model,
@@ -384,19 +413,48 @@ def ingest_source(
             chunk_index,
             drafts,
             count,
-            last_index + 1,
-            list(errors),
-            (progress_done, total),
-            detector.state() if isinstance(detector, StatefulDetector) else None,
+            next_frame,
+            errors,
+            progress,
+            detector_state,
+            attributes,
         )
         _add_time(report.stage_seconds, "store", clock)
         report.frames += count
         report.sightings += len(drafts)
         report.chunks += 1
         report.errors.extend(errors)
-        chunk_index += 1
-        if count < options.chunk_frames:
-            break
+
+    writer = ChunkWriter(options.pipelined)
+    try:
+        while True:
+            chunk = islice(frames, options.chunk_frames)
+            drafts, count, last_index = track_chunk(
+                chunk, detector, options, tick, report.stage_seconds
+            )
+            if count == 0:
+                break
+            errors = list(source.errors[seen_errors:])
+            seen_errors = len(source.errors)
+            state = detector.state() if isinstance(detector, StatefulDetector) else None
+            writer.submit(
+                partial(
+                    write_chunk,
+                    chunk_index,
+                    drafts,
+                    count,
+                    last_index + 1,
+                    errors,
+                    (progress_done, total),
+                    state,
+                )
+            )
+            chunk_index += 1
+            if count < options.chunk_frames:
+                break
+    finally:
+        writer.close()  # the last chunk is stored (or its error raised) before anything else
+        frames.close()
     tail_errors = source.errors[seen_errors:]
     with ws.db.session() as session:
         row = session.get(Source, source_id)

@@ -69,6 +69,16 @@ def eval_command(
     ] = 16,
     seed: Annotated[int, typer.Option(help="Seed of --max-queries and random sheets.")] = 0,
     device: Annotated[str, typer.Option(help="Where PyTorch models run: cpu, cuda, ...")] = "cpu",
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="torch, onnxruntime, openvino, or auto (the fastest measured; torch when "
+            "--device is not cpu)."
+        ),
+    ] = "auto",
+    precision: Annotated[
+        str, typer.Option(help="fp32, bf16, int8 (after `reunite models export --int8`) or auto.")
+    ] = "auto",
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the metrics JSON to stdout (for scripts).")
     ] = False,
@@ -81,6 +91,10 @@ def eval_command(
     from reunite.synth.output import check_output_dir
 
     _check_options(data, mot17, rerank, batch_size, max_queries, sheets, sheet_queries)
+    if (backend, precision) != ("auto", "auto"):
+        from reunite.models.backends import check_choice
+
+        check_choice(backend, precision)  # before anything slow
     if out is not None:
         check_output_dir(out, overwrite)  # before anything slow
     if data is not None:
@@ -91,7 +105,7 @@ def eval_command(
         eval_set = mot_sanity_set(mot17)
     eval_set = eval_set.sample_queries(max_queries, seed)
     eval_set.check_scorable()
-    embedders = _load_models(model, batch_size, device)
+    embedders = _load_models(model, batch_size, device, backend, precision)
     with progress_bars() as progress:
         report = run_eval(
             embedders,
@@ -252,10 +266,15 @@ def _check_options(
         raise InvalidOptionError(f"--sheet-queries must be 0 or more, got {sheet_queries}")
 
 
-def _load_models(specs: Sequence[str], batch_size: int, device: str) -> list[Embedder]:
+def _load_models(
+    specs: Sequence[str], batch_size: int, device: str, backend: str, precision: str
+) -> list[Embedder]:
     from reunite.models.registry import load_embedder
 
-    return [load_embedder(spec, device=device, batch_size=batch_size) for spec in specs]
+    if device != "cpu" and backend == "auto":
+        backend = "torch"  # the ONNX / OpenVINO paths here are CPU ones
+    choice = {"backend": backend, "precision": precision}
+    return [load_embedder(spec, device=device, batch_size=batch_size, **choice) for spec in specs]
 
 
 def _file_name(name: str) -> str:

@@ -1,9 +1,11 @@
-"""``reunite models``: list the re-ID models, show a model card, download a published model."""
+"""``reunite models``: list the re-ID models, show a model card, download a published model,
+export a PyTorch model to ONNX / OpenVINO (fp32 or int8)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -21,6 +23,7 @@ from rich.table import Table
 
 from reunite.cli_common import user_errors
 from reunite.config import Settings
+from reunite.errors import InvalidOptionError, ModelNotFoundError
 from reunite.models.download import ProgressHook
 from reunite.models.registry import ModelCard, Registry, RegistryEntry
 
@@ -140,3 +143,63 @@ def _pretty(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value) if value else "-"
     return "-" if value is None else str(value)
+
+
+@models_app.command("export")
+@user_errors
+def export_model(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A PyTorch model (name or card folder) to export.")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="onnx (ONNX Runtime) or openvino (OpenVINO IR).")
+    ] = "onnx",
+    int8: Annotated[
+        bool, typer.Option("--int8", help="Static int8 quantisation (needs --calibration).")
+    ] = False,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(help="Folder of person crops (JPEG/PNG) to calibrate int8 on."),
+    ] = None,
+    calibration_images: Annotated[
+        int, typer.Option(help="How many calibration crops to use (spread over the folder).")
+    ] = 512,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing export.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the new card as JSON.")] = False,
+) -> None:
+    """Export a model to ONNX or OpenVINO IR (fp32, or int8 calibrated on crops) into
+    <data_dir>/models/NAME.<format>-<precision>/, where --backend finds it."""
+    from reunite.models.export import describe, dumps, export_card_model
+    from reunite.models.model_card import CARD_FILE
+    from reunite.models.registry import DEFAULT_MODEL
+
+    registry = _registry(ctx)
+    name = DEFAULT_MODEL if name == "default" else name
+    entry = registry.find(name)
+    if entry is not None and entry.folder is not None:
+        card, folder = entry.card, entry.folder
+    elif (Path(name) / CARD_FILE).is_file():
+        card, folder = ModelCard.read(Path(name)), Path(name)
+    elif entry is not None:
+        raise ModelNotFoundError(
+            f"{name} is not installed here ({entry.status}); "
+            + ("it has no weights to export" if entry.status == "built-in" else "pull it first")
+        )
+    else:
+        raise ModelNotFoundError(f"no model {name!r}: give a name from `reunite models list`")
+    if registry.user_dir is None:
+        raise InvalidOptionError("no data folder to write the export into")
+    with err.status(f"exporting {card.name} to {fmt}{' int8' if int8 else ''}"):
+        result = export_card_model(
+            card,
+            folder,
+            fmt,
+            registry.user_dir,
+            int8=int8,
+            calibration=calibration,
+            calibration_count=calibration_images,
+            overwrite=overwrite,
+        )
+    if as_json:
+        typer.echo(dumps(result))
+        return
+    out.print(describe(result), highlight=False)

@@ -26,6 +26,21 @@ from reunite.errors import InvalidOptionError
 cameras_app = typer.Typer(help="Register and list cameras.", no_args_is_help=True)
 out = Console()
 
+BackendOption = Annotated[
+    str,
+    typer.Option(
+        help="Where embeddings are computed: torch, onnxruntime, openvino, or auto (the fastest "
+        "measured; see bench/results.md)."
+    ),
+]
+PrecisionOption = Annotated[
+    str,
+    typer.Option(
+        help="fp32, bf16 (CPUs with AVX-512 BF16 / AMX), int8 (after `reunite models export "
+        "--int8`), or auto (bf16 on OpenVINO where the CPU has it, else fp32)."
+    ),
+]
+
 
 def _settings(ctx: typer.Context) -> Settings:
     return ctx.obj if isinstance(ctx.obj, Settings) else Settings()
@@ -141,6 +156,8 @@ def ingest_command(
     chunk_frames: Annotated[
         int, typer.Option(help="Sampled frames per committed chunk (the resume unit).")
     ] = 120,
+    backend: BackendOption = "auto",
+    precision: PrecisionOption = "auto",
 ) -> None:
     """Detect, track and index the people in footage from one camera. Resumable: run the same
     command again after an interruption; footage already ingested is not added twice."""
@@ -162,7 +179,9 @@ def ingest_command(
             get_camera(session, camera)
         active = ws.active_version()
         spec = model or (active.model.split("@")[0] if active else "default")
-        embedding_model = load_embedding_model(spec, data_dir=ws.data_dir)
+        embedding_model = load_embedding_model(
+            spec, data_dir=ws.data_dir, backend=backend, precision=precision
+        )
         version = ws.index_for(
             embedding_model.version, embedding_model.dim, _settings(ctx).index_kind
         )
@@ -171,6 +190,7 @@ def ingest_command(
             "camera": camera,
             "model": embedding_model.version,
             "detector": detector,
+            "runtime": embedding_model.runtime,
             "fps": fps,
             "start": start,
         }
@@ -242,6 +262,8 @@ def reindex_command(
     kind: Annotated[
         str | None, typer.Option(help="flat, hnsw or ivfpq (default: the index_kind setting).")
     ] = None,
+    backend: BackendOption = "auto",
+    precision: PrecisionOption = "auto",
 ) -> None:
     """Re-embed every sighting with another model into a new index version and switch to it
     when complete; searches keep using the current index meanwhile. Resumable."""
@@ -250,8 +272,10 @@ def reindex_command(
     from reunite.pipeline.reindex import reindex
 
     with _workspace(ctx) as ws:
-        embedding_model = load_embedding_model(model, data_dir=ws.data_dir)
-        params = {"model": embedding_model.version}
+        embedding_model = load_embedding_model(
+            model, data_dir=ws.data_dir, backend=backend, precision=precision
+        )
+        params = {"model": embedding_model.version, "runtime": embedding_model.runtime}
         with run_job(ws.db, "reindex", "index", params) as job, _simple_bar() as bar:
             task = bar.add_task(f"reindex {embedding_model.version}", total=None)
             report = reindex(
@@ -355,7 +379,16 @@ def _simple_bar() -> Progress:
 @user_errors
 def search_command(
     ctx: typer.Context,
-    photo: Annotated[list[Path], typer.Option(help="A person crop (CCTV still); repeatable.")],
+    photo: Annotated[
+        list[Path] | None, typer.Option(help="A person crop (CCTV still); repeatable.")
+    ] = None,
+    describe: Annotated[
+        str | None,
+        typer.Option(
+            help="Appearance description (인상착의), Korean or English, e.g. "
+            "'노란 우비, 남색 바지, 분홍 가방'; with --photo the two are fused."
+        ),
+    ] = None,
     since: Annotated[str | None, typer.Option(help="ISO time or age (2h, 3d).")] = None,
     until: Annotated[str | None, typer.Option(help="ISO time or age.")] = None,
     camera: Annotated[
@@ -365,13 +398,26 @@ def search_command(
     fusion: Annotated[str, typer.Option(help="Fuse several photos' scores: max or mean.")] = "max",
     rerank: Annotated[bool, typer.Option(help="k-reciprocal re-ranking.")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    backend: BackendOption = "auto",
+    precision: PrecisionOption = "auto",
 ) -> None:
-    """Find the sightings that look like the person in the photos (a crop of the person)."""
+    """Find the sightings that look like the person in the photos (a crop of the person), or
+    that fit a description of what they wore (--describe), or both."""
     from reunite.pipeline.search import search_photos
 
     settings = _settings(ctx)
+    if not photo and describe is None:
+        raise InvalidOptionError("give --photo, --describe, or both")
+    if describe is not None:
+        _search_described(ctx, describe, photo or [], since, until, camera, k, rerank, as_json)
+        return
     with _workspace(ctx) as ws:
-        results = search_photos(
+        search = (
+            search_photos
+            if (backend, precision) == ("auto", "auto")
+            else _search_on(backend, precision)
+        )
+        results = search(
             ws,
             photo,
             since=parse_time(since),
@@ -399,6 +445,49 @@ def search_command(
     out.print(table)
 
 
+def _search_described(ctx, describe, photos, since, until, camera, k, rerank, as_json) -> None:
+    """``search --describe``: print the parsed description first, then the ranked sightings."""
+    from reunite.cli_attributes import print_description
+    from reunite.pipeline.describe import parse_description
+    from reunite.pipeline.describe_search import search_description
+
+    if rerank:
+        raise InvalidOptionError("--rerank applies to photo search only, not with --describe")
+    description = parse_description(describe)
+    if not as_json:
+        print_description(description)
+    with _workspace(ctx) as ws:
+        found = search_description(
+            ws,
+            description,
+            photos=photos,
+            since=parse_time(since),
+            until=parse_time(until),
+            cameras=camera or None,
+            k=k,
+            retention_days=_settings(ctx).retention_days,
+        )
+    if as_json:
+        out.print_json(json.dumps(found.as_dict()))
+        return
+    for warning in found.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    what = "fused description + photo score" if photos else "log-likelihood"
+    table = Table("rank", "sighting", "camera", "start (UTC)", "end (UTC)", what, "P(part)")
+    for rank, (r, evidence) in enumerate(zip(found.results, found.evidence, strict=True), 1):
+        table.add_row(
+            str(rank),
+            str(r.sighting_id),
+            f"{r.camera_id} {r.camera_name}",
+            f"{r.start_time:%Y-%m-%d %H:%M:%S}",
+            f"{r.end_time:%H:%M:%S}",
+            f"{r.score:.3f}",
+            " ".join(f"{k.split(':')[-1]}={v:.2f}" for k, v in evidence.items()),
+        )
+    out.print(table)
+    console.print(f"{found.considered} sightings searched ({found.attribute_model})")
+
+
 @user_errors
 def index_check_command(ctx: typer.Context) -> None:
     """Check the active index against the database and repair it from stored embeddings."""
@@ -409,3 +498,29 @@ def index_check_command(ctx: typer.Context) -> None:
             return
         report = ws.sync_report(version)
     console.print(f"index v{version.id} ({version.model}): {report}")
+
+
+def _search_on(backend: str, precision: str):
+    """``search_photos`` with the query photos embedded on an explicit backend / precision (the
+    version check is the same: every runtime gives the active index's model's vectors)."""
+    from reunite.errors import NotFoundError
+    from reunite.pipeline.embedding_model import load_embedding_model
+    from reunite.pipeline.search import read_photo, search_embeddings, window
+
+    def search(ws, photos, *, since, until, cameras, k, fusion, rerank, retention_days):
+        version = ws.active_version()
+        if version is None:
+            raise NotFoundError("there is no index yet: ingest footage first (`reunite ingest`)")
+        spec = version.model.split("@")[0].split("#")[0]
+        model = load_embedding_model(
+            spec, data_dir=ws.data_dir, backend=backend, precision=precision
+        )
+        if model.version != version.model:
+            raise InvalidOptionError(
+                f"the active index holds {version.model} embeddings, not {model.version}"
+            )
+        queries = model.embedder.embed([read_photo(Path(p)) for p in photos])
+        where = window(since, until, cameras, retention_days)
+        return search_embeddings(ws, queries, where, k=k, fusion=fusion, rerank=rerank)
+
+    return search
