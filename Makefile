@@ -35,8 +35,9 @@ lint: $(VENV_OK)
 	.venv/bin/ruff format --check .
 
 bench: $(VENV_OK)
-	$(PY) bench/run.py
 	$(PY) bench/index_bench.py
+	$(PY) bench/api_bench.py
+	$(PY) bench/run.py
 
 samples: $(VENV_OK)
 	$(PY) scripts/make_samples.py
