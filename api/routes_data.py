@@ -50,7 +50,10 @@ def sighting_detail(
             )
             for c in sighting.crops
         ]
-        out = schemas.SightingDetail(**base.model_dump(), frames=sighting.frames, crops=crops)
+        frame_url = f"/sightings/{sighting_id}/frame" if sighting.frame_sha256 else None
+        out = schemas.SightingDetail(
+            **base.model_dump(), frames=sighting.frames, crops=crops, frame_url=frame_url
+        )
     record(svc, user, "sighting_view", request=request, result_ids=[sighting_id])
     return out
 
@@ -79,6 +82,19 @@ def crop_image(
     record(
         svc, user, "crop_view", request=request, result_ids=[sighting_id], params={"crop": crop_id}
     )
+    return Response(svc.ws.crops.get(sha), media_type="image/jpeg")
+
+
+@router.get("/sightings/{sighting_id}/frame", responses=JPEG, response_class=Response)
+def frame_image(svc: Svc, user: Staff, request: Request, sighting_id: schemas.Id) -> Response:
+    """The whole frame the sighting's best crop came from (its ``box`` is in this frame's
+    pixels); 404 for sightings ingested before frames were kept."""
+    with svc.ws.db.session() as session:
+        sighting, _ = _sighting(svc, session, sighting_id)
+        sha = sighting.frame_sha256
+    if sha is None:
+        raise NotFoundError(f"sighting {sighting_id} was stored without its frame")
+    record(svc, user, "frame_view", request=request, result_ids=[sighting_id])
     return Response(svc.ws.crops.get(sha), media_type="image/jpeg")
 
 

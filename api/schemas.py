@@ -133,6 +133,9 @@ class CropInfo(BaseModel):
 class SightingDetail(Sighting):
     frames: int
     crops: list[CropInfo]
+    frame_url: str | None = Field(
+        None, description="The whole frame the best crop came from; ``box`` is in its pixels."
+    )
 
 
 class DecisionIn(BaseModel):

@@ -150,6 +150,7 @@ def track_chunk(
     clock = _add_time(timings, "detect", clock)
     tracker = ByteTracker()
     crops: dict[int, BestCrops] = {}
+    best_frames: dict[int, np.ndarray] = {}
     finished: list[Tracklet] = []
     count, last_index = 0, None
     for frame in chain(head, frames):
@@ -164,11 +165,14 @@ def track_chunk(
             quality = crop_quality(frame.image, box, others)
             keeper = crops.setdefault(tracked.track_id, BestCrops(options.crops_per_sighting))
             if keeper.would_keep(quality.score, frame.index):  # cut only crops that are kept
-                keeper.offer(
-                    CropCandidate(
-                        cut_crop(frame.image, box), box, quality, frame.index, frame.timestamp
-                    )
+                candidate = CropCandidate(
+                    cut_crop(frame.image, box), box, quality, frame.index, frame.timestamp
                 )
+                keeper.offer(candidate)
+                if keeper.best_first()[0] is candidate:
+                    # The frame of the best crop so far: kept by reference (frames are not
+                    # copied), one per live track, and stored with the sighting for context.
+                    best_frames[tracked.track_id] = frame.image
         finished.extend(tracker.pop_finished())
         _add_time(timings, "crops", clock)
         count, last_index = count + 1, frame.index
@@ -189,6 +193,7 @@ def track_chunk(
                 end_time=_utc(tracklet.timestamps[-1]),
                 frames=len(tracklet.frame_indices),
                 crops=best,
+                frame=best_frames.get(tracklet.track_id),
             )
         )
     drafts.sort(key=lambda d: d.track_id)
@@ -268,9 +273,13 @@ def _store_chunk(
     """Crops to disk, then sightings + chunk checkpoint in one transaction, then the index.
     ``attributes``: (attribute model version, each draft's probabilities), stored alongside."""
     crop_shas = [[ws.crops.put(CropStore.encode(c.image)) for c in d.crops] for d in drafts]
+    frame_shas = [
+        ws.crops.put(CropStore.encode(d.frame, quality=80)) if d.frame is not None else None
+        for d in drafts
+    ]
     with ws.db.session() as session:
         rows = []
-        for draft, shas in zip(drafts, crop_shas, strict=True):
+        for draft, shas, frame_sha in zip(drafts, crop_shas, frame_shas, strict=True):
             best = draft.best.box
             sighting = Sighting(
                 camera_id=camera_id,
@@ -286,6 +295,7 @@ def _store_chunk(
                 x2=best.x2,
                 y2=best.y2,
                 thumbnail_sha256=shas[0],
+                frame_sha256=frame_sha,
             )
             sighting.crops = [
                 Crop(

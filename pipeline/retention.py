@@ -77,6 +77,13 @@ def purge(
             if not ids:
                 break
             shas = set(session.scalars(select(Crop.sha256).where(Crop.sighting_id.in_(ids))))
+            shas |= set(
+                session.scalars(
+                    select(Sighting.frame_sha256).where(
+                        Sighting.id.in_(ids), Sighting.frame_sha256.is_not(None)
+                    )
+                )
+            )
             session.execute(delete(Crop).where(Crop.sighting_id.in_(ids)))
             session.execute(delete(Sighting).where(Sighting.id.in_(ids)))
             report.sightings += len(ids)
@@ -114,6 +121,12 @@ def _delete_unreferenced(ws: Workspace, shas: set[str]) -> int:
         for start in range(0, len(candidates), 900):
             batch = candidates[start : start + 900]
             used = set(session.scalars(select(Crop.sha256).where(Crop.sha256.in_(batch))))
+            # A frame is shared by every sighting cut from it: kept while any of them is.
+            used |= set(
+                session.scalars(
+                    select(Sighting.frame_sha256).where(Sighting.frame_sha256.in_(batch))
+                )
+            )
             for sha in batch:
                 if sha not in used and ws.crops.delete(sha):
                     deleted += 1

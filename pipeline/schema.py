@@ -215,6 +215,9 @@ class Sighting(Base):
     x2: Mapped[float] = mapped_column(Float)
     y2: Mapped[float] = mapped_column(Float)
     thumbnail_sha256: Mapped[str | None] = mapped_column(String(SHA256_LENGTH))
+    frame_sha256: Mapped[str | None] = mapped_column(String(SHA256_LENGTH), index=True)
+    """The whole frame the best crop (and the box) came from, in the crop store; shared by the
+    sightings cut from one frame, and None for sightings stored before migration 0005."""
 
     camera: Mapped[Camera] = relationship()
     source: Mapped[Source] = relationship()

@@ -61,6 +61,8 @@ class SightingDraft:
     end_time: datetime
     frames: int
     crops: list[CropCandidate]
+    frame: np.ndarray | None = None
+    """The whole frame the best crop was cut from (BGR), stored for context."""
     embeddings: np.ndarray | None = None
     vector: np.ndarray | None = None
 

@@ -22,7 +22,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import ClassVar
 
+import cv2
 import httpx
+import numpy as np
 import pytest
 from api_server import Server
 
@@ -164,6 +166,11 @@ def test_operator_registers_a_missing_child_and_confirms_a_match(district_server
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
     detail = op.get(f"/sightings/{results[0]['sighting_id']}").json()
     assert detail["crops"] and op.get(detail["crops"][0]["url"]).status_code == 200
+    frame = op.get(detail["frame_url"])  # the whole frame, where the box lies
+    assert frame.status_code == 200 and frame.headers["content-type"] == "image/jpeg"
+    image = cv2.imdecode(np.frombuffer(frame.content, np.uint8), cv2.IMREAD_COLOR)
+    x1, y1, x2, y2 = detail["box"]
+    assert image.shape[:2] == (360, 640) and 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 360
 
     confirm = op.put(
         f"/cases/{created['id']}/matches/{found[0]['sighting_id']}", json={"decision": "confirmed"}
