@@ -322,6 +322,9 @@ def search(
     since: Annotated[datetime | None, Form()] = None,
     until: Annotated[datetime | None, Form()] = None,
     camera: Annotated[list[str] | None, Form()] = None,
+    near_x: Annotated[float | None, Form(ge=-1e7, le=1e7)] = None,
+    near_y: Annotated[float | None, Form(ge=-1e7, le=1e7)] = None,
+    radius: Annotated[float | None, Form(gt=0, le=1e6, description="Metres")] = None,
     k: Annotated[int, Form(ge=1, le=200)] = 20,
 ) -> schemas.Matches:
     """Ad-hoc search without a case, by photos, by description, or both fused; the stated
@@ -335,11 +338,20 @@ def search(
         "k": k,
         "photos": len(photos),
         "describe": describe,
+        "near": [near_x, near_y, radius],
     }
     basis, parsed, warnings = "photos", None, []
     try:
         if not photos and not (describe and describe.strip()):
             raise InvalidOptionError("give photos, a description (describe), or both")
+        if (near_x, near_y, radius) != (None, None, None):
+            if None in (near_x, near_y, radius):
+                raise InvalidOptionError("give near_x, near_y and radius together")
+            with svc.ws.db.session() as session:
+                near = set(case_ops.cameras_within(session, near_x, near_y, radius))
+            camera = sorted(near & set(camera)) if camera else sorted(near)
+            if not camera:
+                raise NotFoundError(f"no camera lies within {radius:g} m of ({near_x}, {near_y})")
         queries = None
         if photos:
             prepared = _prepare(svc, photos, "other", _box(box))

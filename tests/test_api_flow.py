@@ -205,6 +205,12 @@ def test_operator_registers_a_missing_child_and_confirms_a_match(district_server
     assert nearby and {r["camera_id"] for r in nearby} == {home["id"]}
     only = op.get(f"/cases/{created['id']}/matches", params={"camera": home["id"]}).json()
     assert {r["camera_id"] for r in only["results"]} == {home["id"]}
+    adhoc = op.post(
+        "/search",
+        data={"purpose": "patrol check", "describe": "노란 우비", **near},
+    ).json()
+    assert adhoc["basis"] == "description"
+    assert {r["camera_id"] for r in adhoc["results"]} <= {home["id"]}
     half = op.get(f"/cases/{created['id']}/matches", params={"near_x": 0}).json()
     assert "together" in half["detail"]
 
