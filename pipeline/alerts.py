@@ -9,6 +9,7 @@ is unique per (case, sighting), and the cursor only moves forward.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from reunite.errors import ReuniteError
 from reunite.pipeline.case_schema import (
     Alert,
     AlertCursor,
@@ -25,12 +27,23 @@ from reunite.pipeline.case_schema import (
     Decision,
     MatchDecision,
 )
-from reunite.pipeline.cases import case_queries
+from reunite.pipeline.cases import case_queries, search_text
+from reunite.pipeline.describe import parse_description
+from reunite.pipeline.describe_search import default_attribute_version, field_probabilities
 from reunite.pipeline.embedding_model import EmbeddingModel
-from reunite.pipeline.schema import Embedding, Sighting, utcnow
+from reunite.pipeline.schema import Embedding, Sighting, SightingAttributes, utcnow
 from reunite.pipeline.workspace import Workspace
 
+log = logging.getLogger(__name__)
+
 SCAN_BATCH = 2000
+DESCRIPTION_MIN_PARTS = 3
+DESCRIPTION_ALERT_P = 0.6
+"""A case with a description but no photo alerts on a sighting when at least 3 parts of the
+description can be scored on it and their geometric-mean probability is at least 0.6: the
+attribute probabilities are calibrated, so on average each described part is more likely than
+not. Vaguer descriptions raise no alerts (they would match half the district); search finds
+them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +112,13 @@ def _alerts_for(
     fresh: list,
     vectors: np.ndarray,
 ) -> list[Alert]:
-    if not case.photos:
-        return []
+    confirmed = session.scalar(
+        select(func.count()).where(
+            MatchDecision.case_id == case.id, MatchDecision.decision == Decision.CONFIRMED.value
+        )
+    )
+    if not case.photos and not confirmed:
+        return _description_alerts(session, case, fresh)
     queries = case_queries(ws, session, case, model)
     scores = (vectors @ queries.T).max(axis=1)
     rejected = set(
@@ -121,6 +139,40 @@ def _alerts_for(
         alert = Alert(case_id=case.id, sighting_id=sighting_id, score=float(score))
         session.add(alert)
         alerts.append(alert)
+    return alerts
+
+
+def _description_alerts(session: Session, case: Case, fresh: list) -> list[Alert]:
+    text = search_text(case)
+    if not text:
+        return []
+    try:
+        description = parse_description(text)
+    except ReuniteError as error:  # shown to the operator when they search; not alertable
+        log.info("case %d: description not alertable (%s)", case.id, error)
+        return []
+    version = default_attribute_version()
+    ids = [sighting_id for sighting_id, _, _ in fresh]
+    probabilities = dict(
+        session.execute(
+            select(SightingAttributes.sighting_id, SightingAttributes.probabilities).where(
+                SightingAttributes.sighting_id.in_(ids), SightingAttributes.model == version
+            )
+        ).all()
+    )
+    alerts = []
+    for sighting_id, end_time, _ in fresh:
+        probs = probabilities.get(sighting_id)
+        if probs is None or (case.last_seen_time is not None and end_time < case.last_seen_time):
+            continue
+        parts = np.array(list(field_probabilities(description, probs).values()))
+        if len(parts) < DESCRIPTION_MIN_PARTS:
+            continue
+        score = float(np.exp(np.log(np.maximum(parts, 1e-6)).mean()))
+        if score >= DESCRIPTION_ALERT_P:
+            alert = Alert(case_id=case.id, sighting_id=sighting_id, score=score)
+            session.add(alert)
+            alerts.append(alert)
     return alerts
 
 

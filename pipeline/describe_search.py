@@ -179,7 +179,7 @@ def search_description(
     parsed = parse_description(description) if isinstance(description, str) else description
     if parsed.is_empty:
         raise InvalidOptionError("the description names nothing to search for")
-    version = attribute_model or _default_attribute_version()
+    version = attribute_model or default_attribute_version()
     where = window(since, until, cameras, retention_days)
     rows = _candidates(ws, where, version)
     warnings = []
@@ -233,7 +233,8 @@ def search_description(
     )
 
 
-def _default_attribute_version() -> str:
+def default_attribute_version() -> str:
+    """Version string of the shipped attribute model (what ingest stores attributes under)."""
     from reunite.models.attribute_model import DEFAULT_ATTRIBUTE_MODEL, ZOO_DIR, AttributeCard
 
     return AttributeCard.read(ZOO_DIR / DEFAULT_ATTRIBUTE_MODEL).model_version
