@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.mutable import MutableDict
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from reunite.pipeline.schema import SHA256_LENGTH, Base, UTCDateTime, utcnow
+from reunite.pipeline.schema import SHA256_LENGTH, Base, UTCDateTime, _in, utcnow
 
 
 class Role(StrEnum):
@@ -64,10 +64,6 @@ class PhotoKind(StrEnum):
 class Decision(StrEnum):
     CONFIRMED = "confirmed"
     REJECTED = "rejected"
-
-
-def _in(column: str, values: type[StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
 
 
 class User(Base):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from urllib.parse import unquote
 import httpx
 import pytest
 from api_server import Server
+from district_clips import presence, split_clip
 from fastapi.testclient import TestClient
 
 from reunite.api.app import create_app
@@ -38,7 +38,6 @@ ARTIFACTS = REPO / "test-artifacts" / "console"
 CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "correct horse battery"
 ALIAS = "민준 (7)"
-MIN_HEIGHT = 48
 
 
 # -- served files (fast) -----------------------------------------------------------------------
@@ -169,30 +168,6 @@ class Target:
     split: int
     later_clip: Path
     clothing: dict
-
-
-def presence(district: Path) -> dict[tuple[str, int], list[int]]:
-    """(camera, person) -> frames where the person is at least MIN_HEIGHT pixels tall."""
-    from reunite.evaluation.mot import read_mot_gt
-
-    seen: dict[tuple[str, int], list[int]] = {}
-    for camera_dir in sorted((district / "cameras").iterdir()):
-        for frame, boxes in read_mot_gt(camera_dir / "gt" / "gt.txt").items():
-            for box in boxes:
-                if box.h >= MIN_HEIGHT:
-                    seen.setdefault((camera_dir.name, box.track_id), []).append(frame)
-    return seen
-
-
-def split_clip(district: Path, camera: str, split: int, out: Path) -> tuple[Path, Path]:
-    """The camera's frames as two clips, 1..split and split+1..end (times are in the names)."""
-    frames = sorted((district / "cameras" / camera / "img1").glob("*.jpg"))
-    clips = (out / f"{camera}_before", out / f"{camera}_after")
-    for clip, part in zip(clips, (frames[:split], frames[split:]), strict=True):
-        (clip / "img1").mkdir(parents=True)
-        for frame in part:
-            shutil.copy(frame, clip / "img1" / frame.name)
-    return clips
 
 
 def expect(locator):
