@@ -15,10 +15,8 @@ import hmac
 import json
 import sqlite3
 import threading
-from dataclasses import dataclass
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 from typing import ClassVar
 
 import cv2
@@ -26,17 +24,9 @@ import httpx
 import numpy as np
 import pytest
 from api_server import Server
-from district_clips import presence, split_clip
+from district_clips import IngestedDistrict, ingest_but_later_clip
 
-from reunite.config import Settings
-from reunite.evaluation.district_cases import load_sightings
 from reunite.evaluation.mot import read_mot_gt
-from reunite.pipeline.cameras import add_camera, read_district_cameras
-from reunite.pipeline.detectors import detector_factory
-from reunite.pipeline.embedding_model import load_embedding_model
-from reunite.pipeline.ingest import IngestOptions, ingest_source
-from reunite.pipeline.jobs import run_job
-from reunite.pipeline.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 
@@ -65,38 +55,13 @@ def webhook():
     server.shutdown()
 
 
-@dataclass(frozen=True)
-class Target:
-    camera: str
-    person: int
-    split: int
-    later_clip: Path
-
-
 @pytest.fixture(scope="module")
 def district_server(tmp_path_factory, pipeline_district, webhook):
     """Every camera ingested before the server starts, except the second half of the clip of the
     camera where one person stays longest: that clip comes in later and should raise the alert.
     """
     data = tmp_path_factory.mktemp("flow")
-    (camera, person), frames = max(presence(pipeline_district).items(), key=lambda kv: len(kv[1]))
-    split = (min(frames) + max(frames)) // 2
-    before, after = split_clip(pipeline_district, camera, split, data / "clips")
-    ws = Workspace.open(Settings(data_dir=data, database_url=""))
-    model = load_embedding_model("default")
-    with ws.db.session() as session:
-        for spec in read_district_cameras(pipeline_district):
-            add_camera(session, spec, replace=True)
-    version = ws.index_for(model.version, model.dim)
-    for camera_id in sorted(c.name for c in (pipeline_district / "cameras").iterdir()):
-        source = before if camera_id == camera else pipeline_district / "cameras" / camera_id
-        with run_job(ws.db, "ingest", f"camera:{camera_id}", {"camera": camera_id}) as job:
-            ingest_source(
-                ws, model, version, camera_id, source, detector_factory(), IngestOptions(), job
-            )
-    # The first clip starts at frame 1, so ground truth lines up with every stored sighting.
-    people = {s.id: s for s in load_sightings(ws, pipeline_district, model.version)}
-    ws.close()
+    setup = ingest_but_later_clip(pipeline_district, data)
     server = Server(
         data, webhook_url=webhook, webhook_secret=WEBHOOK_SECRET, search_per_minute="1000"
     )
@@ -105,7 +70,7 @@ def district_server(tmp_path_factory, pipeline_district, webhook):
             "users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD
         )
         assert result.returncode == 0, result.stderr
-    yield server, people, data, Target(camera, person, split, after)
+    yield server, setup.people, data, setup
     server.stop()
 
 
@@ -254,7 +219,7 @@ def test_an_alert_arrives_over_sse_and_webhook_when_a_new_clip_is_ingested(
     assert json.loads(body)["case_id"] == created["id"]
 
 
-def shows_person(op: httpx.Client, sighting_id: int, truth: dict, target: Target) -> bool:
+def shows_person(op: httpx.Client, sighting_id: int, truth: dict, target: IngestedDistrict) -> bool:
     """Whether a crop of the sighting covers the person's ground-truth box (IoU >= 0.5); the
     later clip's frame i is the camera's frame ``split + i + 1``, matched by the crop's time."""
     detail = op.get(f"/sightings/{sighting_id}").json()

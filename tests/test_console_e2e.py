@@ -25,7 +25,7 @@ from urllib.parse import unquote
 import httpx
 import pytest
 from api_server import Server
-from district_clips import presence, split_clip
+from district_clips import ingest_but_later_clip
 from fastapi.testclient import TestClient
 
 from reunite.api.app import create_app
@@ -197,32 +197,9 @@ def browser():
 def console_server(tmp_path_factory, pipeline_district, browser):
     """Every camera ingested before the server starts, except the second half of the clip of the
     camera where one person stays longest: that clip is ingested while the page is open."""
-    from reunite.evaluation.district_cases import load_sightings
-    from reunite.pipeline.cameras import add_camera, read_district_cameras
-    from reunite.pipeline.detectors import detector_factory
-    from reunite.pipeline.embedding_model import load_embedding_model
-    from reunite.pipeline.ingest import IngestOptions, ingest_source
-    from reunite.pipeline.jobs import run_job
-    from reunite.pipeline.workspace import Workspace
-
     data = tmp_path_factory.mktemp("console_flow")
-    (camera, person), frames = max(presence(pipeline_district).items(), key=lambda kv: len(kv[1]))
-    split = (min(frames) + max(frames)) // 2
-    before, after = split_clip(pipeline_district, camera, split, data / "clips")
-    ws = Workspace.open(Settings(data_dir=data, database_url=""))
-    model = load_embedding_model("default")
-    with ws.db.session() as session:
-        for spec in read_district_cameras(pipeline_district):
-            add_camera(session, spec, replace=True)
-    version = ws.index_for(model.version, model.dim)
-    for camera_id in sorted(c.name for c in (pipeline_district / "cameras").iterdir()):
-        source = before if camera_id == camera else pipeline_district / "cameras" / camera_id
-        with run_job(ws.db, "ingest", f"camera:{camera_id}", {"camera": camera_id}) as job:
-            ingest_source(
-                ws, model, version, camera_id, source, detector_factory(), IngestOptions(), job
-            )
-    people = {s.id: s for s in load_sightings(ws, pipeline_district, model.version)}
-    ws.close()
+    setup = ingest_but_later_clip(pipeline_district, data)
+    people, person = setup.people, setup.person
     theirs = [s for s in people.values() if s.person_id == person and s.crop_shas]
     assert theirs, f"person {person} should have a sighting in the first clip"
     best = max(theirs, key=lambda s: max(s.crop_qualities))
@@ -237,7 +214,8 @@ def console_server(tmp_path_factory, pipeline_district, browser):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     identities = json.loads((pipeline_district / "identities.json").read_text())
     clothing = next(i["clothing"] for i in identities if i["id"] == person)
-    yield server, people, photo, Target(camera, person, split, after, clothing)
+    target = Target(setup.camera, person, setup.split, setup.later_clip, clothing)
+    yield server, people, photo, target
     server.stop()
 
 
