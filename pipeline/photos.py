@@ -11,6 +11,7 @@ which OpenCV's imdecode does not expose).
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
 
@@ -183,14 +184,9 @@ def _most_prominent_face(image: np.ndarray) -> Detection | None:
     return _most_prominent(boxes, image.shape[1], image.shape[0])
 
 
-_FACE_DETECTOR = None
-
-
+@functools.cache
 def _face_detector():  # dlib has no type stubs
     """dlib's HOG frontal-face detector (built into dlib: no weights file), loaded once."""
-    global _FACE_DETECTOR
-    if _FACE_DETECTOR is None:
-        import dlib
+    import dlib
 
-        _FACE_DETECTOR = dlib.get_frontal_face_detector()
-    return _FACE_DETECTOR
+    return dlib.get_frontal_face_detector()
