@@ -12,7 +12,13 @@ from reunite.cli_common import console, progress_bars, user_errors
 
 @user_errors
 def train_command(
-    data: Annotated[Path, typer.Option(help="Market-1501-layout folder (bounding_box_train/).")],
+    data: Annotated[
+        list[Path],
+        typer.Option(
+            help="Market-1501-layout folder (bounding_box_train/); repeat it to train on several "
+            "(their identities are kept apart)."
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="Run folder: checkpoints, metrics, curves.")],
     arch: Annotated[
         str,
@@ -38,6 +44,12 @@ def train_command(
     ] = True,
     max_images: Annotated[int | None, typer.Option(help="Use only the first N crops.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    greyscale: Annotated[
+        float, typer.Option(help="Probability of dropping a crop's colour (IR night footage).")
+    ] = 0.0,
+    low_resolution: Annotated[
+        float, typer.Option(help="Probability of a down-then-up resize (distant people).")
+    ] = 0.0,
     init_from: Annotated[
         Path | None, typer.Option(help="Start from this checkpoint's weights (new schedule).")
     ] = None,
@@ -51,6 +63,7 @@ def train_command(
         data=data, out=out, architecture=arch, epochs=epochs, input_size=(width, height),
         p=p, k=k, lr=lr, warmup_epochs=warmup, seed=seed, device=device, amp=amp,
         pretrained=pretrained, max_images=max_images, threads=threads, init_from=init_from,
+        greyscale=greyscale, low_resolution=low_resolution,
     )  # fmt: skip
     with progress_bars() as progress:
         tasks: dict[str, int] = {}

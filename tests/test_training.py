@@ -4,6 +4,7 @@ bit-exactly, an interrupted run resumes to the very same weights, and bad input 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 from reunite.cli import app
 from reunite.errors import CheckpointError, DatasetLayoutError, OutputExistsError
+from reunite.training.data import Augmentation, augment
 from reunite.training.trainer import (
     TrainConfig,
     Trainer,
@@ -59,7 +61,7 @@ def tiny_market(tmp_path_factory) -> Path:
     return root
 
 
-def _config(data: Path, out: Path, epochs: int = 2, **kw) -> TrainConfig:
+def _config(data: Path | list[Path], out: Path, epochs: int = 2, **kw) -> TrainConfig:
     base = dict(
         data=data, out=out, epochs=epochs, p=4, k=4, warmup_epochs=1, threads=2,
         input_size=(32, 64), lr=3e-3, architecture="osnet_x0_25",
@@ -203,3 +205,42 @@ def test_init_from_an_earlier_run(tiny_market: Path, tmp_path: Path) -> None:
                 tiny_market, tmp_path / "third", architecture="osnet_x0_5", init_from=checkpoint
             )
         ).run()
+
+
+def test_two_data_folders_keep_their_identities_apart(tiny_market: Path, tmp_path: Path) -> None:
+    # the same pids in two folders are different people (two renders of the world)
+    config = _config([tiny_market, tiny_market], tmp_path / "two", epochs=1)
+    summary = Trainer(config).run()
+    assert summary["identities"] == 2 * IDS
+    assert summary["train_images"] == 2 * IDS * PER_ID
+    assert json.loads((tmp_path / "two" / "config.json").read_text())["data"] == [
+        str(tiny_market),
+        str(tiny_market),
+    ]
+    # a run config written with a single folder still reads
+    assert TrainConfig(data=tiny_market, out=tmp_path / "x").data == [tiny_market]
+
+
+def test_cctv_augmentations_drop_colour_and_resolution() -> None:
+    rng = np.random.default_rng(1)
+    batch = torch.from_numpy(rng.integers(0, 256, (6, 3, 64, 32), dtype=np.uint8))
+    plain = Augmentation(flip=0, pad=0, erase=0, jitter=0)
+    grey = augment(batch, replace(plain, greyscale=1.0), torch.Generator().manual_seed(0))
+    assert torch.allclose(grey[:, 0], grey[:, 1]) and torch.allclose(grey[:, 1], grey[:, 2])
+    blurred = augment(batch, replace(plain, low_resolution=1.0), torch.Generator().manual_seed(0))
+    untouched = augment(batch, plain, torch.Generator().manual_seed(0))
+    assert blurred.shape == untouched.shape == (6, 3, 64, 32)
+    # fewer pixels carry less detail: neighbouring pixels differ far less than in the original
+    detail = lambda x: (x[..., 1:, :] - x[..., :-1, :]).abs().mean()  # noqa: E731
+    assert detail(blurred) < 0.6 * detail(untouched)
+
+    # zero probabilities draw no random numbers (recipes from before these options replay),
+    # while any other probability does
+    def state_after(aug: Augmentation) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(3)
+        augment(batch, aug, generator)
+        return generator.get_state()
+
+    off = state_after(Augmentation())
+    assert not torch.equal(off, state_after(Augmentation(greyscale=1e-9)))
+    assert not torch.equal(off, state_after(Augmentation(low_resolution=1e-9)))

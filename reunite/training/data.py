@@ -2,8 +2,10 @@
 
 On a 2-core machine JPEG decoding and per-image Python transforms would cost more than the
 network itself, so every training crop is decoded and resized once into a uint8 tensor, and the
-augmentations (flip, pad-and-crop, random erasing; as in the "Bag of Tricks" baseline, Luo et al.
-2019) run on whole batches with tensor ops.
+augmentations run on whole batches with tensor ops: flip, pad-and-crop and random erasing as in
+the "Bag of Tricks" baseline (Luo et al. 2019), plus two that CCTV asks for: random greyscale
+(night cameras switch to infrared and lose colour, so colour must not be the only cue) and
+random low resolution (distant people are a few dozen pixels tall and upscaled).
 """
 
 from __future__ import annotations
@@ -101,10 +103,15 @@ class Augmentation:
     pad: int = 10  # pixels at 256 px height; scaled with the input size
     erase: float = 0.5  # random erasing probability (Zhong et al. 2020)
     jitter: float = 0.2  # brightness/contrast jitter amplitude (CCTV exposure varies)
+    greyscale: float = 0.0  # probability of dropping colour (infrared night footage)
+    low_resolution: float = 0.0  # probability of a down-then-up resize to 30-70 % of the size
 
 
-def augment(batch: torch.Tensor, aug: Augmentation, generator: torch.Generator) -> torch.Tensor:
-    """uint8 (B, 3, H, W) -> float (B, 3, H, W) in 0..1 with flip, pad+crop, jitter, erasing."""
+def augment(
+    batch: torch.Tensor, aug: Augmentation, generator: torch.Generator, channel_order: str = "rgb"
+) -> torch.Tensor:
+    """uint8 (B, 3, H, W) -> float (B, 3, H, W) in 0..1 with flip, pad+crop, low resolution,
+    jitter, greyscale and erasing (each per image, with the probabilities of ``aug``)."""
     b, _, h, w = batch.shape
     x = batch.float() / 255.0
     rand = lambda *s: torch.rand(*s, generator=generator)  # noqa: E731
@@ -115,10 +122,22 @@ def augment(batch: torch.Tensor, aug: Augmentation, generator: torch.Generator) 
     dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator)
     dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator)
     x = torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(b)])
+    # A zero probability draws no random numbers, so older recipes replay exactly.
+    low_res = rand(b) < aug.low_resolution if aug.low_resolution else torch.zeros(b, dtype=bool)
+    for i in torch.nonzero(low_res).flatten().tolist():
+        scale = float(rand(1)) * 0.4 + 0.3
+        small = (max(4, round(h * scale)), max(2, round(w * scale)))
+        shrunk = torch.nn.functional.interpolate(x[i : i + 1], small, mode="area")
+        x[i] = torch.nn.functional.interpolate(shrunk, (h, w), mode="bilinear")[0]
     if aug.jitter:
         gain = 1 + (rand(b, 1, 1, 1) * 2 - 1) * aug.jitter
         bias = (rand(b, 1, 1, 1) * 2 - 1) * aug.jitter / 2
         x = (x * gain + bias).clamp(0, 1)
+    grey = rand(b) < aug.greyscale if aug.greyscale else torch.zeros(b, dtype=bool)
+    if grey.any():
+        luma = [0.299, 0.587, 0.114]  # ITU-R BT.601
+        weights = torch.tensor(luma if channel_order == "rgb" else luma[::-1]).view(1, 3, 1, 1)
+        x[grey] = (x[grey] * weights).sum(1, keepdim=True).expand(-1, 3, -1, -1)
     for i in torch.nonzero(rand(b) < aug.erase).flatten().tolist():
         area = float(rand(1)) * 0.38 + 0.02
         ratio = float(

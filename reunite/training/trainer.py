@@ -17,11 +17,12 @@ import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from reunite.errors import (
     CheckpointError,
@@ -29,7 +30,7 @@ from reunite.errors import (
     InvalidOptionError,
     OutputExistsError,
 )
-from reunite.evaluation.market1501 import Market1501Layout
+from reunite.evaluation.market1501 import Market1501Layout, ReidImage
 from reunite.models.architectures import BUILDERS, TRAIN_CHECKPOINT_FORMAT, build_network
 from reunite.models.preprocessing import Preprocessing
 from reunite.training.data import (
@@ -46,7 +47,7 @@ Progress = Callable[[str, int, int, dict[str, float]], None]
 
 
 class TrainConfig(BaseModel):
-    data: Path
+    data: list[Path]  # Market-1501-layout folders; their identities are kept apart
     out: Path
     architecture: str = "mobilenetv2_reid"  # the shipped model's recipe (see its card)
     input_size: tuple[int, int] = (64, 128)  # W, H
@@ -65,6 +66,18 @@ class TrainConfig(BaseModel):
     max_images: int | None = None  # first N training crops only (quick runs, tests)
     init_from: Path | None = None  # start from this checkpoint's weights, with a new schedule
     threads: int | None = None
+    greyscale: float = Field(0.0, ge=0, le=1, description="P(drop colour): IR night footage")
+    low_resolution: float = Field(0.0, ge=0, le=1, description="P(down-up resize): far people")
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        """A single folder is a list of one (run configs written before several were allowed)."""
+        return [value] if isinstance(value, str | Path) else value
+
+    @property
+    def augmentation(self) -> Augmentation:
+        return Augmentation(greyscale=self.greyscale, low_resolution=self.low_resolution)
 
     @property
     def preprocessing(self) -> Preprocessing:
@@ -163,10 +176,14 @@ class Trainer:
         return False
 
     def _load_data(self):
-        layout = Market1501Layout(self.config.data)
-        images = layout.relabel_train()
-        if not images:
-            raise DatasetLayoutError(f"no training images with an identity in {layout.root}")
+        images: list[ReidImage] = []
+        for folder in self.config.data:  # identities of different folders are different people
+            layout = Market1501Layout(folder)
+            found = layout.relabel_train()
+            if not found:
+                raise DatasetLayoutError(f"no training images with an identity in {layout.root}")
+            offset = max((image.pid for image in images), default=-1) + 1
+            images += [replace(image, pid=image.pid + offset) for image in found]
         if self.config.max_images:
             images = images[: self.config.max_images]
         return load_training_images(
@@ -224,7 +241,7 @@ class Trainer:
             (self.out / "config.json").write_text(cfg.model_dump_json(indent=2))
         sampler = IdentitySampler(data.labels, cfg.p, cfg.k, cfg.seed)
         steps = sampler.batches_per_epoch()
-        aug = Augmentation()
+        aug = cfg.augmentation
         scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.device.type == "cuda")
         started = time.monotonic()
         for epoch in range(start_epoch, cfg.epochs):
@@ -242,7 +259,8 @@ class Trainer:
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 index = torch.from_numpy(batch_index)
-                x = normalise(augment(data.pixels[index], aug, generator), cfg.preprocessing)
+                x = augment(data.pixels[index], aug, generator, cfg.preprocessing.channel_order)
+                x = normalise(x, cfg.preprocessing)
                 y = data.labels[index].to(self.device)
                 x = x.to(self.device, non_blocking=True, memory_format=torch.channels_last)
                 with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
