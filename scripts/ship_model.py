@@ -76,12 +76,13 @@ def export(
 
 
 def _result(report_path: Path, name: str) -> tuple[dict, dict]:
+    """The report's entry for ``name``, also when ``reunite eval`` named it after its runtime
+    (``NAME.openvino-fp32``: the fp32 runtimes give PyTorch's vectors, cosine >= 0.999)."""
     report = json.loads(report_path.read_text())
-    if name not in report["models"]:
-        raise SystemExit(
-            f"no model {name!r} in {report_path}; it has {', '.join(report['models'])}"
-        )
-    return report, report["models"][name]
+    for key in (name, *(k for k in report["models"] if k.startswith(f"{name}.") and "fp32" in k)):
+        if key in report["models"]:
+            return report, report["models"][key]
+    raise SystemExit(f"no model {name!r} in {report_path}; it has {', '.join(report['models'])}")
 
 
 @app.command()
@@ -102,7 +103,7 @@ def card(
             "baselines": {
                 other: {k: r["metrics"][k] for k in ("rank1", "mAP")}
                 for other, r in report["models"].items()
-                if other != name
+                if r is not synth
             },
         }
     }

@@ -108,7 +108,7 @@ def test_the_shipped_model_gives_probability_distributions(model: AttributeModel
     assert np.allclose(again.fields["age_group"], probs.fields["age_group"], atol=1e-6)
     assert len(model.predict([])) == 0
     assert model.version == f"{DEFAULT_ATTRIBUTE_MODEL}@1.0.0"
-    assert model.backbone_version == "reunite-mobilenetv2-synth@1.0.0"
+    assert model.backbone_version == "reunite-mobilenetv2-synth@2.0.0"
 
 
 def test_wrong_sized_embeddings_are_refused(model: AttributeModel):
