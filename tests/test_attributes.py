@@ -107,7 +107,7 @@ def test_the_shipped_model_gives_probability_distributions(model: AttributeModel
     again = model.predict_embeddings(model.backbone.embed(crops))
     assert np.allclose(again.fields["age_group"], probs.fields["age_group"], atol=1e-6)
     assert len(model.predict([])) == 0
-    assert model.version == f"{DEFAULT_ATTRIBUTE_MODEL}@1.0.0"
+    assert model.version == f"{DEFAULT_ATTRIBUTE_MODEL}@2.0.0"
     assert model.backbone_version == "reunite-mobilenetv2-synth@2.0.0"
 
 

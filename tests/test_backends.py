@@ -19,6 +19,8 @@ from reunite.models.export import cosine_agreement
 from reunite.models.registry import DEFAULT_MODEL, Registry, load_embedder
 from reunite.pipeline.embedding_model import load_embedding_model
 
+SHIPPED_VERSION = f"{DEFAULT_MODEL}@{Registry().get(DEFAULT_MODEL).card.version}"
+
 torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,7 +91,7 @@ def test_the_default_call_loads_the_fastest_backend_with_the_same_version(tmp_pa
     native = load_embedding_model("default", data_dir=absent, backend=None, precision=None)
     assert native.runtime == "torch fp32"
     ort = load_embedding_model("default", data_dir=absent, backend="onnxruntime")
-    assert model.version == native.version == ort.version == f"{DEFAULT_MODEL}@1.0.0"
+    assert model.version == native.version == ort.version == SHIPPED_VERSION
 
 
 def test_an_export_folder_as_model_counts_as_its_source(registry):
@@ -98,7 +100,7 @@ def test_an_export_folder_as_model_counts_as_its_source(registry):
     assert (folder / "card.json").is_file(), "fp32 exports are cached in the data folder"
     by_folder = load_embedding_model(folder, data_dir=registry.user_dir.parent)
     by_name = load_embedding_model(f"{DEFAULT_MODEL}.onnx-fp32", data_dir=registry.user_dir.parent)
-    assert by_folder.version == by_name.version == f"{DEFAULT_MODEL}@1.0.0"
+    assert by_folder.version == by_name.version == SHIPPED_VERSION
 
 
 def test_auto_picks_the_fastest_measured_backend_for_a_precision():

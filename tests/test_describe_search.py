@@ -35,7 +35,7 @@ from reunite.pipeline.schema import Sighting, SightingAttributes, Source
 from reunite.pipeline.workspace import Workspace
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples" / "district"
-VERSION = "reunite-attributes-synth@1.0.0"
+VERSION = "reunite-attributes-synth@2.0.0"
 
 
 def person(**sure: str) -> dict:
