@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from reunite.api import schemas
 from reunite.api.convert import case_out, result_out, sighting_out
-from reunite.api.security import Staff, Supervisor, Svc, purpose_of, record
+from reunite.api.security import Principal, Staff, Supervisor, Svc, purpose_of, record
 from reunite.api.service import Service
 from reunite.errors import InvalidOptionError, NotFoundError, ReuniteError
 from reunite.pipeline import cases as case_ops
@@ -140,17 +140,20 @@ def update_case(
 @router.post("/cases/{case_id}/close", response_model=schemas.Case)
 def close_case(svc: Svc, user: Supervisor, request: Request, case_id: schemas.Id) -> schemas.Case:
     """Close a case (the person is found, or the search ends): no more alerts for it."""
-    with svc.ws.db.session() as session:
-        out = case_out(case_ops.set_status(session, case_id, CaseStatus.CLOSED))
-    record(svc, user, "case_close", request=request, case_id=case_id)
-    return out
+    return _set_status(svc, user, request, case_id, CaseStatus.CLOSED, "case_close")
 
 
 @router.post("/cases/{case_id}/reopen", response_model=schemas.Case)
 def reopen_case(svc: Svc, user: Supervisor, request: Request, case_id: schemas.Id) -> schemas.Case:
+    return _set_status(svc, user, request, case_id, CaseStatus.OPEN, "case_reopen")
+
+
+def _set_status(
+    svc: Service, user: Principal, request: Request, case_id: int, status: CaseStatus, action: str
+) -> schemas.Case:
     with svc.ws.db.session() as session:
-        out = case_out(case_ops.set_status(session, case_id, CaseStatus.OPEN))
-    record(svc, user, "case_reopen", request=request, case_id=case_id)
+        out = case_out(case_ops.set_status(session, case_id, status))
+    record(svc, user, action, request=request, case_id=case_id)
     return out
 
 

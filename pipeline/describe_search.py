@@ -207,19 +207,7 @@ def search_description(
     results, evidence = [], []
     for i in order:
         s, cam, probs = scored[i]
-        results.append(
-            SightingResult(
-                sighting_id=s.id,
-                score=float(final[i]),
-                camera_id=s.camera_id,
-                camera_name=cam.name,
-                start_time=s.start_time,
-                end_time=s.end_time,
-                box=(s.x1, s.y1, s.x2, s.y2),
-                thumbnail_sha256=s.thumbnail_sha256,
-                thumbnail_path=ws.crops.path(s.thumbnail_sha256) if s.thumbnail_sha256 else None,
-            )
-        )
+        results.append(SightingResult.of(ws, s, cam, float(final[i])))
         evidence.append(field_probabilities(parsed, probs))
     return DescriptionSearch(
         parsed,

@@ -38,6 +38,22 @@ class SightingResult:
     thumbnail_sha256: str | None
     thumbnail_path: Path | None
 
+    @classmethod
+    def of(cls, ws: Workspace, sighting: Sighting, camera: Camera, score: float) -> SightingResult:
+        """A stored sighting as a ranked result (both the photo and the description search)."""
+        sha = sighting.thumbnail_sha256
+        return cls(
+            sighting_id=sighting.id,
+            score=score,
+            camera_id=sighting.camera_id,
+            camera_name=camera.name,
+            start_time=sighting.start_time,
+            end_time=sighting.end_time,
+            box=(sighting.x1, sighting.y1, sighting.x2, sighting.y2),
+            thumbnail_sha256=sha,
+            thumbnail_path=ws.crops.path(sha) if sha else None,
+        )
+
     def as_dict(self) -> dict:
         row = asdict(self)
         row["start_time"] = self.start_time.isoformat()
@@ -122,21 +138,7 @@ def search_embeddings(
             if m.sighting_id not in rows:
                 continue  # deleted since the index was written; the next sync drops it
             s, cam = rows[m.sighting_id]
-            results.append(
-                SightingResult(
-                    sighting_id=s.id,
-                    score=m.score,
-                    camera_id=s.camera_id,
-                    camera_name=cam.name,
-                    start_time=s.start_time,
-                    end_time=s.end_time,
-                    box=(s.x1, s.y1, s.x2, s.y2),
-                    thumbnail_sha256=s.thumbnail_sha256,
-                    thumbnail_path=ws.crops.path(s.thumbnail_sha256)
-                    if s.thumbnail_sha256
-                    else None,
-                )
-            )
+            results.append(SightingResult.of(ws, s, cam, m.score))
     return results
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -22,6 +22,9 @@ from rich.table import Table
 from reunite.cli_common import console, user_errors
 from reunite.config import Settings
 from reunite.errors import InvalidOptionError
+
+if TYPE_CHECKING:  # the pipeline is imported inside the commands, to keep `--help` fast
+    from reunite.pipeline.search import SightingResult
 
 cameras_app = typer.Typer(help="Register and list cameras.", no_args_is_help=True)
 out = Console()
@@ -433,15 +436,7 @@ def search_command(
         return
     table = Table("rank", "sighting", "camera", "start (UTC)", "end (UTC)", "score", "thumbnail")
     for rank, r in enumerate(results, 1):
-        table.add_row(
-            str(rank),
-            str(r.sighting_id),
-            f"{r.camera_id} {r.camera_name}",
-            f"{r.start_time:%Y-%m-%d %H:%M:%S}",
-            f"{r.end_time:%H:%M:%S}",
-            f"{r.score:.3f}",
-            str(r.thumbnail_path or ""),
-        )
+        table.add_row(*_result_cells(rank, r), str(r.thumbnail_path or ""))
     out.print(table)
 
 
@@ -475,15 +470,8 @@ def _search_described(ctx, describe, photos, since, until, camera, k, rerank, as
     what = "fused description + photo score" if photos else "log-likelihood"
     table = Table("rank", "sighting", "camera", "start (UTC)", "end (UTC)", what, "P(part)")
     for rank, (r, evidence) in enumerate(zip(found.results, found.evidence, strict=True), 1):
-        table.add_row(
-            str(rank),
-            str(r.sighting_id),
-            f"{r.camera_id} {r.camera_name}",
-            f"{r.start_time:%Y-%m-%d %H:%M:%S}",
-            f"{r.end_time:%H:%M:%S}",
-            f"{r.score:.3f}",
-            " ".join(f"{k.split(':')[-1]}={v:.2f}" for k, v in evidence.items()),
-        )
+        parts = " ".join(f"{k.split(':')[-1]}={v:.2f}" for k, v in evidence.items())
+        table.add_row(*_result_cells(rank, r), parts)
     out.print(table)
     console.print(f"{found.considered} sightings searched ({found.attribute_model})")
 
@@ -524,3 +512,15 @@ def _search_on(backend: str, precision: str):
         return search_embeddings(ws, queries, where, k=k, fusion=fusion, rerank=rerank)
 
     return search
+
+
+def _result_cells(rank: int, r: SightingResult) -> tuple[str, ...]:
+    """rank, sighting, camera, start, end, score: the columns both search tables open with."""
+    return (
+        str(rank),
+        str(r.sighting_id),
+        f"{r.camera_id} {r.camera_name}",
+        f"{r.start_time:%Y-%m-%d %H:%M:%S}",
+        f"{r.end_time:%H:%M:%S}",
+        f"{r.score:.3f}",
+    )
