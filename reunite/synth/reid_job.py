@@ -4,7 +4,8 @@ Crops are cut from full camera frames (background, other people, props, the came
 chain) with loose, jittered boxes as a detector gives them. Identities are rendered in cohorts
 at different hours (day, dusk, night IR); train and test identities are disjoint. As in
 Market-1501: one query per test identity and camera (its clearest crop, as Market-1501's
-queries are hand-drawn boxes), the rest in the gallery; ``-1`` junk
+queries are hand-drawn boxes; at least ``QUERY_VISIBILITY`` of the person in view), the rest in
+the gallery; ``-1`` junk
 (heavily occluded crops) and ``0000`` distractors (background and body-part boxes) in the gallery.
 Beside the images, ``identities.json`` (pid -> age group, age, gender, split, and the 인상착의
 ground truth: clothing types and colour names, sleeve, accessories) and ``sequences.json`` (the
@@ -33,6 +34,10 @@ WINDOW_S = 150.0  # a cohort's clip: dense enough that one render yields many cr
 GRID_S = 2.0  # a camera is rendered every GRID_S seconds of a cohort's clip
 MIN_HEIGHT = 48  # pixels: smaller people are not cropped (as in Market-1501's detector)
 JUNK_VISIBILITY = 0.3
+# A query shows the whole person: Market-1501's queries are hand-drawn boxes around clearly seen
+# people, and a case's "last seen" still is picked the same way (a crop of legs cut off by the
+# frame edge is no one's query). The real MOT17 sanity set uses the same cut.
+QUERY_VISIBILITY = 0.6
 # Cohorts cycle through the day: mostly daylight, then dusk and night (IR or street lamps).
 _HOURS = [9.0, 12.0, 22.0, 15.5, 18.5, 10.5, 13.5, 21.0]
 Progress = Callable[[str, int, int], None]
@@ -261,10 +266,9 @@ def _write_cohort(
         for cam in sorted(groups):
             group = groups[cam]
             order = rng.permutation(len(group))
-            # Market-1501's queries are hand-drawn boxes around clearly visible people, and a
-            # case's "last seen" still is chosen the same way: the query is the camera's best
-            # crop (most visible, then tallest); the harder ones stay in the gallery.
-            order = sorted(order, key=lambda i: -_query_quality(group[i]))
+            # The query is the camera's best clear crop (most visible, then tallest); the
+            # harder ones stay in the gallery.
+            order = sorted(order, key=lambda i: _query_order(group[i]))
             for rank, i in enumerate(order):
                 if rank == 0 and cam in queries:
                     write("query", group[i], pid, "query_images")
@@ -272,20 +276,28 @@ def _write_cohort(
                     write("bounding_box_test", group[i], pid, "gallery_images")
 
 
-def _query_quality(c: _Crop) -> float:
-    return c.visibility * min(c.image.shape[0] / 160.0, 1.0)
+def _query_order(c: _Crop) -> tuple[bool, float]:
+    """Sort key, best query first: clear crops, then most visible and tallest."""
+    return (not _is_clear(c), -c.visibility * min(c.image.shape[0] / 160.0, 1.0))
+
+
+def _is_clear(c: _Crop) -> bool:
+    return c.visibility >= QUERY_VISIBILITY
 
 
 def _pick_queries(groups: dict[int, list[_Crop]], rng: np.random.Generator) -> set[int]:
-    """Cameras that give this person a query image (one each, as in Market-1501).
+    """Cameras that give this person a query image (one each, as in Market-1501): those where
+    the person is clearly seen at least once.
 
     Every query must stay answerable: the camera with most images keeps them in the gallery
     (giving up one only if another camera keeps a gallery image too).
     """
     if len(groups) < 2:
         return set()
+    clear = {cam for cam, group in groups.items() if any(_is_clear(c) for c in group)}
     anchor = max(groups, key=lambda cam: (len(groups[cam]), -cam))
-    queries = {cam for cam in groups if cam != anchor}
-    if len(groups[anchor]) >= 2 and any(len(groups[c]) >= 2 for c in queries):
+    queries = {cam for cam in groups if cam != anchor and cam in clear}
+    keeps_gallery = any(len(groups[c]) > (c in queries) for c in groups if c != anchor)
+    if anchor in clear and len(groups[anchor]) >= 2 and keeps_gallery:
         queries.add(anchor)
     return queries
