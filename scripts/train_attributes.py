@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     save_head(head, weights)
     card = AttributeCard(
         name=args.name,
+        # the head's version follows its backbone's: attributes a head on an older backbone
+        # stored stay apart in the index
+        version=entry.card.version,
         backbone=entry.card.name,
         backbone_version=f"{entry.card.name}@{entry.card.version}",
         input_dim=embedder.dim,

@@ -26,6 +26,7 @@ from reunite.pipeline.cameras import CameraSpec, add_camera
 from reunite.pipeline.describe import parse_description
 from reunite.pipeline.describe_search import (
     FLOOR,
+    default_attribute_version,
     field_probabilities,
     fuse,
     log_likelihood,
@@ -35,7 +36,7 @@ from reunite.pipeline.schema import Sighting, SightingAttributes, Source
 from reunite.pipeline.workspace import Workspace
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples" / "district"
-VERSION = "reunite-attributes-synth@2.0.0"
+VERSION = default_attribute_version()  # what ingest stores attributes under
 
 
 def person(**sure: str) -> dict:
