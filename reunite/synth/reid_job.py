@@ -5,8 +5,8 @@ chain) with loose, jittered boxes as a detector gives them. Identities are rende
 at different hours (day, dusk, night IR); train and test identities are disjoint. As in
 Market-1501: one query per test identity and camera (its clearest crop, as Market-1501's
 queries are hand-drawn boxes; at least ``QUERY_VISIBILITY`` of the person in view), the rest in
-the gallery; ``-1`` junk
-(heavily occluded crops) and ``0000`` distractors (background and body-part boxes) in the gallery.
+the gallery; ``-1`` junk (heavily occluded crops) and ``0000`` distractors (background and
+body-part boxes) in the gallery.
 Beside the images, ``identities.json`` (pid -> age group, age, gender, split, and the 인상착의
 ground truth: clothing types and colour names, sleeve, accessories) and ``sequences.json`` (the
 ``s`` number of a file name -> hour and day/night) let evaluation report results per subgroup and
