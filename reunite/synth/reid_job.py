@@ -262,7 +262,7 @@ def _write_cohort(
             groups_of.setdefault(c.pid, {}).setdefault(c.cam, []).append(c)
     for pid in sorted(groups_of):
         groups = groups_of[pid]
-        queries = _pick_queries(groups, rng)
+        queries = _pick_queries(groups)
         for cam in sorted(groups):
             group = groups[cam]
             order = rng.permutation(len(group))
@@ -285,7 +285,7 @@ def _is_clear(c: _Crop) -> bool:
     return c.visibility >= QUERY_VISIBILITY
 
 
-def _pick_queries(groups: dict[int, list[_Crop]], rng: np.random.Generator) -> set[int]:
+def _pick_queries(groups: dict[int, list[_Crop]]) -> set[int]:
     """Cameras that give this person a query image (one each, as in Market-1501): those where
     the person is clearly seen at least once.
 
