@@ -268,6 +268,41 @@ def _card_folders(root: Path) -> Iterator[Path]:
         yield from sorted(p for p in root.iterdir() if (p / CARD_FILE).is_file())
 
 
+def card_weights(spec: str, registry: Registry | None = None) -> tuple[ModelCard, dict]:
+    """The float32 weights of a PyTorch card model (``default``, a registry name or a folder
+    holding ``card.json``), verified against the card's sha256: where a fine-tuning run starts,
+    so that a shipped model can be trained further without the checkpoint it was exported from.
+    """
+    registry = registry or Registry.default()
+    text = DEFAULT_MODEL if spec == "default" else spec
+    entry = registry.find(text)
+    if entry is not None:
+        if entry.folder is None:
+            pull = "" if entry.installed else f"; download them: `reunite models pull {text}`"
+            raise ModelNotFoundError(
+                f"{text} is {entry.status}: it has no weights here to start from{pull}"
+            )
+        card, folder = entry.card, entry.folder
+    elif (Path(text).expanduser() / CARD_FILE).is_file():
+        folder = Path(text).expanduser()
+        card = ModelCard.read(folder)
+    else:
+        raise ModelNotFoundError(
+            f"no model {text!r} to start from: not a checkpoint file, a registry name or a folder "
+            f"with {CARD_FILE}. Registry names: {', '.join(registry.names())}"
+        )
+    if card.weights is None or card.weights_format != "state_dict":
+        raise ModelCardError(
+            f"{card.name} is a {card.architecture} model without PyTorch weights in the state-dict "
+            "layout (a `reunite train` export); only such a model can start a training run"
+        )
+    verify_files(card, folder)
+    state = _read_checkpoint(folder / card.weights)
+    if not isinstance(state, dict):
+        raise UnreadableCheckpointError(f"{folder / card.weights} holds no state dict")
+    return card, {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
 # --- from a card to an embedder ------------------------------------------------------------------
 
 

@@ -51,7 +51,11 @@ def train_command(
         float, typer.Option(help="Probability of a down-then-up resize (distant people).")
     ] = 0.0,
     init_from: Annotated[
-        Path | None, typer.Option(help="Start from this checkpoint's weights (new schedule).")
+        str | None,
+        typer.Option(
+            help="Start from these weights (new schedule): a `reunite train` checkpoint, or a "
+            "PyTorch model (default, a registry name, a model folder)."
+        ),
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Discard the run in --out.")] = False,

@@ -4,6 +4,7 @@ bit-exactly, an interrupted run resumes to the very same weights, and bad input 
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +15,14 @@ import torch
 from typer.testing import CliRunner
 
 from reunite.cli import app
-from reunite.errors import CheckpointError, DatasetLayoutError, OutputExistsError
+from reunite.errors import (
+    CheckpointError,
+    DatasetLayoutError,
+    ModelIntegrityError,
+    ModelNotFoundError,
+    OutputExistsError,
+)
+from reunite.models.registry import DEFAULT_MODEL, ZOO_DIR, Registry, card_weights
 from reunite.training.data import Augmentation, augment
 from reunite.training.trainer import (
     TrainConfig,
@@ -205,6 +213,41 @@ def test_init_from_an_earlier_run(tiny_market: Path, tmp_path: Path) -> None:
                 tiny_market, tmp_path / "third", architecture="osnet_x0_5", init_from=checkpoint
             )
         ).run()
+
+
+def test_init_from_the_shipped_model(tiny_market: Path, tmp_path: Path) -> None:
+    """A shipped model (its float16 card weights, sha256-checked) starts a fine-tuning run."""
+    config = _config(
+        tiny_market, tmp_path / "ft", architecture="mobilenetv2_reid", pretrained=False,
+        init_from="default",
+    )  # fmt: skip
+    network, _ = Trainer(config)._build(IDS)
+    card, weights = card_weights("default")
+    assert card.name == DEFAULT_MODEL and weights
+    state = network.state_dict()
+    for key, value in weights.items():
+        assert value.dtype == state[key].dtype
+        assert torch.equal(state[key], value), key
+    assert {k for k in state if k not in weights} == {"classifier.weight"}
+    folder_card, _ = card_weights(str(ZOO_DIR / DEFAULT_MODEL))  # a model folder works too
+    assert folder_card.sha256 == card.sha256
+    # tried: the shipped model into another architecture, a model without weights, one not
+    # downloaded, a misspelt name, a truncated copy of the weights
+    with pytest.raises(CheckpointError, match="is a mobilenetv2_reid model"):
+        Trainer(_config(tiny_market, tmp_path / "osnet", init_from="default"))._build(IDS)
+    empty = Registry(data_dir=tmp_path / "data")
+    with pytest.raises(ModelNotFoundError, match="built-in"):
+        card_weights("color_histogram", empty)
+    with pytest.raises(ModelNotFoundError, match="reunite models pull osnet_x0_25_msmt17"):
+        card_weights("osnet_x0_25_msmt17", empty)
+    with pytest.raises(ModelNotFoundError, match="not a checkpoint file"):
+        card_weights("reunite-mobilenetv2-synht", empty)
+    copy = tmp_path / "copy"
+    shutil.copytree(ZOO_DIR / DEFAULT_MODEL, copy)
+    blob = (copy / card.weights).read_bytes()
+    (copy / card.weights).write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(ModelIntegrityError, match="truncated"):
+        card_weights(str(copy), empty)
 
 
 def test_two_data_folders_keep_their_identities_apart(tiny_market: Path, tmp_path: Path) -> None:

@@ -64,7 +64,9 @@ class TrainConfig(BaseModel):
     amp: bool | None = None  # None: on where the device supports it well (CUDA)
     pretrained: bool = True  # ImageNet start where the architecture has one
     max_images: int | None = None  # first N training crops only (quick runs, tests)
-    init_from: Path | None = None  # start from this checkpoint's weights, with a new schedule
+    # start from these weights, with a new schedule: a `reunite train` checkpoint file, or a
+    # PyTorch card model (``default``, a registry name, a model folder)
+    init_from: str | None = None
     threads: int | None = None
     greyscale: float = Field(0.0, ge=0, le=1, description="P(drop colour): IR night footage")
     low_resolution: float = Field(0.0, ge=0, le=1, description="P(down-up resize): far people")
@@ -74,6 +76,11 @@ class TrainConfig(BaseModel):
     def _one_or_more(cls, value: Any) -> Any:
         """A single folder is a list of one (run configs written before several were allowed)."""
         return [value] if isinstance(value, str | Path) else value
+
+    @field_validator("init_from", mode="before")
+    @classmethod
+    def _spec_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, Path) else value
 
     @property
     def augmentation(self) -> Augmentation:
@@ -315,19 +322,26 @@ class Trainer:
         }
 
     def _init_from(self, network: torch.nn.Module, num_classes: int) -> None:
-        """Fine-tune: weights from an earlier run (a second schedule, or new data). The
-        classifier is kept only when the identities are the same."""
-        state = load_checkpoint(self.config.init_from)
-        if state["architecture"] != self.config.architecture:
+        """Fine-tune: weights from an earlier run (a second schedule, or new data) or from a
+        shipped model. The classifier is kept only when the identities are the same."""
+        source = str(self.config.init_from)
+        if Path(source).is_file():
+            state = load_checkpoint(Path(source))
+            architecture, weights, kind = state["architecture"], state["model"], "checkpoint"
+            if state["num_classes"] != num_classes:
+                weights = {k: v for k, v in weights.items() if not k.startswith("classifier.")}
+        else:
+            from reunite.models.registry import card_weights
+
+            card, weights = card_weights(source)
+            architecture, kind = card.architecture, f"model ({card.name} {card.version})"
+        if architecture != self.config.architecture:
             raise CheckpointError(
-                f"--init-from {self.config.init_from} is a {state['architecture']} checkpoint, "
+                f"--init-from {source} is a {architecture} {kind}, "
                 f"but this run trains {self.config.architecture}"
             )
-        weights = state["model"]
-        if state["num_classes"] != num_classes:
-            weights = {k: v for k, v in weights.items() if not k.startswith("classifier.")}
         missing, _ = network.load_state_dict(weights, strict=False)
-        log.info("initialised", extra={"from": str(self.config.init_from), "fresh": len(missing)})
+        log.info("initialised", extra={"from": source, "fresh": len(missing)})
 
     def _check_compatible(self, state: dict, num_classes: int) -> None:
         if state["architecture"] != self.config.architecture:
