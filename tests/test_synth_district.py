@@ -13,6 +13,7 @@ import pytest
 
 from reunite.errors import DiskFullError, OutputExistsError
 from reunite.synth.district_job import DistrictOptions, generate_district
+from reunite.synth.output import atomic_output_dir
 
 pytestmark = pytest.mark.slow
 
@@ -222,6 +223,25 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path: Path):
     with pytest.raises(OutputExistsError):
         generate_district(small(out), lambda d: None)
     assert (out / "x.txt").read_text() == "mine"
+
+
+def test_output_written_meanwhile_by_another_run_is_not_replaced(tmp_path: Path):
+    # tried: two runs into the same --out (no --overwrite); the other one finishes first
+    out = tmp_path / "race"
+    with (
+        pytest.raises(OutputExistsError, match="another run") as raised,
+        atomic_output_dir(out, overwrite=False) as tmp,
+    ):
+        (tmp / "mine.txt").write_text("second run")
+        out.mkdir()
+        (out / "theirs.txt").write_text("first run")
+    assert [p.name for p in out.iterdir()] == ["theirs.txt"]
+    kept = next(p for p in tmp_path.iterdir() if p.name.startswith("race.new-"))
+    assert str(kept) in str(raised.value)
+    assert (kept / "mine.txt").read_text() == "second run"
+    with atomic_output_dir(out, overwrite=True) as tmp:  # --overwrite still replaces it
+        (tmp / "mine.txt").write_text("third run")
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]
 
 
 def test_masks_hold_the_person_ids_of_the_boxes(tmp_path: Path, world_factory):

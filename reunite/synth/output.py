@@ -60,11 +60,23 @@ def atomic_output_dir(out: Path, overwrite: bool) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if out.exists():
+    if overwrite and out.exists():
         trash = out.parent / f".{out.name}.old-{os.getpid()}"
         out.rename(trash)
         shutil.rmtree(trash, ignore_errors=True)
-    tmp.rename(out)
+    try:
+        # rename(2) onto a non-empty folder fails: another run that wrote ``out`` meanwhile
+        # (checked empty at the start) keeps its folder
+        tmp.rename(out)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+            raise
+        kept = out.parent / f"{out.name}.new-{os.getpid()}"
+        tmp.rename(kept)
+        raise OutputExistsError(
+            f"{out} was written by another run while this one worked; it is left as it was, "
+            f"and this run's output is kept in {kept}"
+        ) from exc
 
 
 def write_json(path: Path, data: object) -> None:
