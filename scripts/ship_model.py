@@ -3,7 +3,7 @@
 Two steps, so that every figure on the card is measured on the exact weights that ship:
 
     python scripts/ship_model.py export CHECKPOINT --name NAME --command "reunite train ..." \
-        --train-seconds S
+        --train-seconds S [--average-with MODEL_OR_CHECKPOINT --average-share 0.5]
     reunite eval --data TEST_SPLIT --model NAME ... --out test_report        # and --mot17, and a
     reunite eval --data VALIDATION_SPLIT --model NAME --out validation_report  # validation split
     python scripts/ship_model.py card NAME --synthetic test_report/metrics.json \
@@ -24,7 +24,8 @@ import typer
 
 from reunite.models.preprocessing import Preprocessing
 from reunite.models.registry import ZOO_DIR, ModelCard, save_card_model
-from reunite.training.trainer import checkpoint_network, load_checkpoint
+from reunite.training.soup import average_weights
+from reunite.training.trainer import checkpoint_network, load_checkpoint, read_weights
 
 KEEP = ("rank1", "rank5", "rank10", "rank20", "mAP", "mINP", "tpr@1e-3", "tpr@1e-4",
         "num_query", "num_gallery")  # fmt: skip
@@ -39,8 +40,23 @@ def export(
     train_seconds: Annotated[float, typer.Option()],
     hardware: Annotated[str, typer.Option()] = "2-core x86-64 CPU (AVX-512 BF16), no GPU",
     version: Annotated[str, typer.Option()] = "1.0.0",
+    average_with: Annotated[
+        str | None,
+        typer.Option(help="average the weights with this checkpoint or model (a model soup)"),
+    ] = None,
+    average_share: Annotated[
+        float, typer.Option(help="the checkpoint's share of the average")
+    ] = 0.5,
 ) -> None:
     state = load_checkpoint(checkpoint)
+    averaged = None
+    if average_with is not None:  # read before the export below may replace that very model
+        other = read_weights(average_with)
+        if other.architecture != state["architecture"]:
+            raise SystemExit(f"{average_with} is a {other.architecture} {other.kind}")
+        mixed = average_weights([state["model"], other.weights], [average_share, 1 - average_share])
+        state = {**state, "model": mixed}
+        averaged = {"with": f"{average_with}: {other.kind}", "share": 1 - average_share}
     network = checkpoint_network(state)
     config = state["config"]
     card = ModelCard(
@@ -68,6 +84,7 @@ def export(
             "input_size": list(state["preprocessing"]["input_size"]),
             "seconds": train_seconds,
             "hardware": hardware,
+            **({"averaged_with": averaged} if averaged else {}),
         },
     )
     folder = ZOO_DIR / name

@@ -24,6 +24,7 @@ from reunite.errors import (
 )
 from reunite.models.registry import DEFAULT_MODEL, ZOO_DIR, Registry, card_weights
 from reunite.training.data import Augmentation, augment
+from reunite.training.soup import average_weights
 from reunite.training.trainer import (
     TrainConfig,
     Trainer,
@@ -248,6 +249,32 @@ def test_init_from_the_shipped_model(tiny_market: Path, tmp_path: Path) -> None:
     (copy / card.weights).write_bytes(blob[: len(blob) // 2])
     with pytest.raises(ModelIntegrityError, match="truncated"):
         card_weights(str(copy), empty)
+
+
+def test_weight_average_is_the_weighted_mean_of_two_networks() -> None:
+    from reunite.models.architectures import build_network
+
+    one, two = (
+        build_network("osnet_x0_25", 5).state_dict(),
+        build_network("osnet_x0_25", 7).state_dict(),
+    )
+    two = {k: v + 1 if v.is_floating_point() else v + 3 for k, v in two.items()}
+    mixed = average_weights([one, two], [3, 1])
+    assert not any(k.startswith("classifier.") for k in mixed)  # each run's own identities
+    key = next(k for k, v in mixed.items() if v.is_floating_point() and v.ndim == 4)
+    assert torch.allclose(mixed[key], 0.75 * one[key] + 0.25 * two[key], atol=1e-6)
+    counter = next(k for k in mixed if k.endswith("num_batches_tracked"))
+    assert torch.equal(mixed[counter], one[counter])  # integers come from the first network
+    half = {k: v.half() if v.is_floating_point() else v for k, v in one.items()}
+    assert mixed[key].dtype == torch.float32
+    assert average_weights([half, one])[key].dtype == torch.float16  # the first one's dtype
+    # tried: networks of two architectures, one network, a zero share
+    with pytest.raises(CheckpointError, match="keys differ"):
+        average_weights([one, build_network("osnet_x0_5", 5).state_dict()])
+    with pytest.raises(CheckpointError, match="at least two"):
+        average_weights([one])
+    with pytest.raises(CheckpointError, match="positive share"):
+        average_weights([one, two], [1, 0])
 
 
 def test_two_data_folders_keep_their_identities_apart(tiny_market: Path, tmp_path: Path) -> None:

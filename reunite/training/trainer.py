@@ -17,7 +17,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +134,28 @@ def load_checkpoint(path: Path) -> dict:
             f"{path} is not a `reunite train` checkpoint ({TRAIN_CHECKPOINT_FORMAT})"
         )
     return state
+
+
+@dataclass(frozen=True)
+class StartWeights:
+    architecture: str
+    weights: dict
+    kind: str  # "checkpoint" or "model (NAME VERSION)", for messages
+    num_classes: int  # 0 for a shipped model (it has no classifier)
+
+
+def read_weights(source: str | Path) -> StartWeights:
+    """Weights to start or mix from: a ``reunite train`` checkpoint file, or a PyTorch card
+    model (``default``, a registry name, a model folder; float32, sha256-checked)."""
+    if Path(source).is_file():
+        state = load_checkpoint(Path(source))
+        return StartWeights(
+            state["architecture"], state["model"], "checkpoint", state["num_classes"]
+        )
+    from reunite.models.registry import card_weights
+
+    card, weights = card_weights(str(source))
+    return StartWeights(card.architecture, weights, f"model ({card.name} {card.version})", 0)
 
 
 class Trainer:
@@ -325,21 +347,15 @@ class Trainer:
         """Fine-tune: weights from an earlier run (a second schedule, or new data) or from a
         shipped model. The classifier is kept only when the identities are the same."""
         source = str(self.config.init_from)
-        if Path(source).is_file():
-            state = load_checkpoint(Path(source))
-            architecture, weights, kind = state["architecture"], state["model"], "checkpoint"
-            if state["num_classes"] != num_classes:
-                weights = {k: v for k, v in weights.items() if not k.startswith("classifier.")}
-        else:
-            from reunite.models.registry import card_weights
-
-            card, weights = card_weights(source)
-            architecture, kind = card.architecture, f"model ({card.name} {card.version})"
-        if architecture != self.config.architecture:
+        start = read_weights(source)
+        if start.architecture != self.config.architecture:
             raise CheckpointError(
-                f"--init-from {source} is a {architecture} {kind}, "
+                f"--init-from {source} is a {start.architecture} {start.kind}, "
                 f"but this run trains {self.config.architecture}"
             )
+        weights = start.weights
+        if start.num_classes != num_classes:
+            weights = {k: v for k, v in weights.items() if not k.startswith("classifier.")}
         missing, _ = network.load_state_dict(weights, strict=False)
         log.info("initialised", extra={"from": source, "fresh": len(missing)})
 
