@@ -56,7 +56,8 @@ def export(
             raise SystemExit(f"{average_with} is a {other.architecture} {other.kind}")
         mixed = average_weights([state["model"], other.weights], [average_share, 1 - average_share])
         state = {**state, "model": mixed}
-        averaged = {"with": f"{average_with}: {other.kind}", "share": 1 - average_share}
+        # rounded: 1 - 0.7 would be recorded as 0.30000000000000004
+        averaged = {"with": f"{average_with}: {other.kind}", "share": round(1 - average_share, 6)}
     network = checkpoint_network(state)
     config = state["config"]
     card = ModelCard(
