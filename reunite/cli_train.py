@@ -57,6 +57,13 @@ def train_command(
             "PyTorch model (default, a registry name, a model folder)."
         ),
     ] = None,
+    imprint: Annotated[
+        bool,
+        typer.Option(
+            help="With --init-from on new identities: start the classifier from each identity's "
+            "mean embedding (Qi et al. 2018) instead of at random."
+        ),
+    ] = False,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Discard the run in --out.")] = False,
 ) -> None:
@@ -67,7 +74,7 @@ def train_command(
         data=data, out=out, architecture=arch, epochs=epochs, input_size=(width, height),
         p=p, k=k, lr=lr, warmup_epochs=warmup, seed=seed, device=device, amp=amp,
         pretrained=pretrained, max_images=max_images, threads=threads, init_from=init_from,
-        greyscale=greyscale, low_resolution=low_resolution,
+        greyscale=greyscale, low_resolution=low_resolution, imprint=imprint,
     )  # fmt: skip
     with progress_bars() as progress:
         tasks: dict[str, int] = {}

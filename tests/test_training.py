@@ -18,6 +18,7 @@ from reunite.cli import app
 from reunite.errors import (
     CheckpointError,
     DatasetLayoutError,
+    InvalidOptionError,
     ModelIntegrityError,
     ModelNotFoundError,
     OutputExistsError,
@@ -314,3 +315,20 @@ def test_cctv_augmentations_drop_colour_and_resolution() -> None:
     off = state_after(Augmentation())
     assert not torch.equal(off, state_after(Augmentation(greyscale=1e-9)))
     assert not torch.equal(off, state_after(Augmentation(low_resolution=1e-9)))
+
+
+def test_imprinted_classifier_knows_the_identities_before_training(
+    tiny_market: Path, tmp_path: Path
+) -> None:
+    first = tmp_path / "first"
+    Trainer(_config(tiny_market, first, epochs=1)).run()
+    checkpoint = first / "checkpoints" / "last.pt"
+    # a random classifier is right 1 time in IDS; the imprinted one from the first step far more
+    summary = Trainer(
+        _config(tiny_market, tmp_path / "imprinted", epochs=1, init_from=checkpoint, imprint=True)
+    ).run()
+    assert summary["imprinted"]["accuracy"] >= 0.6
+    assert summary["imprinted"]["id_loss"] < np.log(IDS)
+    # tried: imprinting without a start network (nothing to take class means from)
+    with pytest.raises(InvalidOptionError, match="--imprint needs --init-from"):
+        Trainer(_config(tiny_market, tmp_path / "none", imprint=True))

@@ -67,6 +67,8 @@ class TrainConfig(BaseModel):
     # start from these weights, with a new schedule: a `reunite train` checkpoint file, or a
     # PyTorch card model (``default``, a registry name, a model folder)
     init_from: str | None = None
+    # with init_from on other identities: classifier rows from the start network's class means
+    imprint: bool = False
     threads: int | None = None
     greyscale: float = Field(0.0, ge=0, le=1, description="P(drop colour): IR night footage")
     low_resolution: float = Field(0.0, ge=0, le=1, description="P(down-up resize): far people")
@@ -166,6 +168,10 @@ class Trainer:
             raise InvalidOptionError(
                 f"unknown architecture {config.architecture!r}; known: {', '.join(BUILDERS)}"
             )
+        if config.imprint and config.init_from is None:
+            raise InvalidOptionError(
+                "--imprint needs --init-from: a randomly initialised network has no class means"
+            )
         self.config = config
         self.progress = progress or (lambda *_: None)
         self.device = resolve_device(config.device)
@@ -178,6 +184,7 @@ class Trainer:
         self.amp_dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
         self.out = config.out
         self.checkpoint_path = self.out / "checkpoints" / "last.pt"
+        self.imprinted: dict[str, float] | None = None  # scale, loss and accuracy, when imprinted
 
     # -- setup -------------------------------------------------------------------------------
     def prepare_output(self, resume: bool, overwrite: bool) -> bool:
@@ -253,6 +260,8 @@ class Trainer:
         data = self._load_data()
         torch.manual_seed(cfg.seed)  # before building: the initial weights come from it
         network, optimizer = self._build(data.num_classes)
+        if cfg.imprint and not resuming:
+            self._imprint(network, data)
         generator = torch.Generator().manual_seed(cfg.seed)
         start_epoch = 0
         if resuming:
@@ -341,6 +350,7 @@ class Trainer:
             "skipped_images": data.skipped,
             "seconds_this_run": time.monotonic() - started,
             "checkpoint": str(self.checkpoint_path),
+            "imprinted": self.imprinted,
         }
 
     def _init_from(self, network: torch.nn.Module, num_classes: int) -> None:
@@ -358,6 +368,16 @@ class Trainer:
             weights = {k: v for k, v in weights.items() if not k.startswith("classifier.")}
         missing, _ = network.load_state_dict(weights, strict=False)
         log.info("initialised", extra={"from": source, "fresh": len(missing)})
+
+    def _imprint(self, network: torch.nn.Module, data) -> None:
+        from reunite.training.imprint import imprint_classifier
+
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+            stats = imprint_classifier(
+                network, data, self.config.preprocessing, self.device, self.config.label_smoothing
+            )
+        log.info("imprinted classifier", extra=stats)
+        self.imprinted = stats
 
     def _check_compatible(self, state: dict, num_classes: int) -> None:
         if state["architecture"] != self.config.architecture:
