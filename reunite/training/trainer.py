@@ -36,6 +36,7 @@ from reunite.models.preprocessing import Preprocessing
 from reunite.training.data import (
     Augmentation,
     IdentitySampler,
+    TrainingImages,
     augment,
     load_training_images,
     normalise,
@@ -369,7 +370,7 @@ class Trainer:
         missing, _ = network.load_state_dict(weights, strict=False)
         log.info("initialised", extra={"from": source, "fresh": len(missing)})
 
-    def _imprint(self, network: torch.nn.Module, data) -> None:
+    def _imprint(self, network: torch.nn.Module, data: TrainingImages) -> None:
         from reunite.training.imprint import imprint_classifier
 
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
