@@ -64,6 +64,15 @@ def train_command(
             "mean embedding (Qi et al. 2018) instead of at random."
         ),
     ] = False,
+    classifier_lr_scale: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="The identity classifier's learning rate as a share of --lr (0 freezes it): "
+            "keeps an imprinted classifier from drifting.",
+        ),
+    ] = 1.0,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Discard the run in --out.")] = False,
 ) -> None:
@@ -75,6 +84,7 @@ def train_command(
         p=p, k=k, lr=lr, warmup_epochs=warmup, seed=seed, device=device, amp=amp,
         pretrained=pretrained, max_images=max_images, threads=threads, init_from=init_from,
         greyscale=greyscale, low_resolution=low_resolution, imprint=imprint,
+        classifier_lr_scale=classifier_lr_scale,
     )  # fmt: skip
     with progress_bars() as progress:
         tasks: dict[str, int] = {}

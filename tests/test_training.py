@@ -329,6 +329,24 @@ def test_imprinted_classifier_knows_the_identities_before_training(
     ).run()
     assert summary["imprinted"]["accuracy"] >= 0.6
     assert summary["imprinted"]["id_loss"] < np.log(IDS)
+    # a classifier learning-rate share of 0 keeps the imprint as it is while the backbone trains
+    frozen_run = tmp_path / "frozen"
+    Trainer(
+        _config(tiny_market, frozen_run, epochs=1, init_from=checkpoint, imprint=True,
+                classifier_lr_scale=0.0)
+    ).run()  # fmt: skip
+    imprinted = load_checkpoint(tmp_path / "imprinted" / "checkpoints" / "last.pt")["model"]
+    frozen = load_checkpoint(frozen_run / "checkpoints" / "last.pt")["model"]
+    start = load_checkpoint(checkpoint)["model"]
+    # imprinted rows are one shared scale times unit directions, with the bias zeroed: so they
+    # stay when frozen, and training at the full rate moves them
+    norms = frozen["classifier.weight"].norm(dim=1)
+    assert torch.allclose(norms, norms[0].expand_as(norms), rtol=1e-5)
+    assert not frozen["classifier.bias"].any()
+    assert imprinted["classifier.bias"].any()
+    assert not torch.equal(imprinted["classifier.weight"], frozen["classifier.weight"])
+    backbone = next(k for k in frozen if k.endswith(".weight") and "classifier" not in k)
+    assert not torch.equal(frozen[backbone], start[backbone])
     # tried: imprinting without a start network (nothing to take class means from)
     with pytest.raises(InvalidOptionError, match="--imprint needs --init-from"):
         Trainer(_config(tiny_market, tmp_path / "none", imprint=True))

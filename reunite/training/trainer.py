@@ -70,6 +70,11 @@ class TrainConfig(BaseModel):
     init_from: str | None = None
     # with init_from on other identities: classifier rows from the start network's class means
     imprint: bool = False
+    # the identity classifier's learning rate as a share of ``lr`` (0 freezes it). Adam moves
+    # every row by about the learning rate per step however small its gradient, so a 17 000-row
+    # imprinted classifier, whose rows each see a batch once in ~1000 steps, drifts off its
+    # imprint at full rate; a smaller share keeps it
+    classifier_lr_scale: float = Field(1.0, ge=0, le=1)
     threads: int | None = None
     greyscale: float = Field(0.0, ge=0, le=1, description="P(drop colour): IR night footage")
     low_resolution: float = Field(0.0, ge=0, le=1, description="P(down-up resize): far people")
@@ -246,11 +251,29 @@ class Trainer:
             load_imagenet_backbone(network, weights)
         if self.config.init_from is not None:
             self._init_from(network, num_classes)
-        params = [p for p in network.parameters() if p.requires_grad]
         optimizer = torch.optim.Adam(
-            params, lr=self.config.lr, weight_decay=self.config.weight_decay, amsgrad=True
+            self._parameter_groups(network),
+            lr=self.config.lr,
+            weight_decay=self.config.weight_decay,
+            amsgrad=True,
         )
         return network, optimizer
+
+    def _parameter_groups(self, network: torch.nn.Module) -> list[dict[str, Any]]:
+        """The backbone at the full learning rate; the classifier at ``classifier_lr_scale`` of
+        it (the schedule multiplies each group's ``lr_scale``)."""
+        classifier = getattr(network, "classifier", None)
+        head = {id(p) for p in classifier.parameters()} if classifier is not None else set()
+        trainable = [p for p in network.parameters() if p.requires_grad]
+        groups = [{"params": [p for p in trainable if id(p) not in head], "lr_scale": 1.0}]
+        if head:
+            groups.append(
+                {
+                    "params": [p for p in trainable if id(p) in head],
+                    "lr_scale": self.config.classifier_lr_scale,
+                }
+            )
+        return groups
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self, resume: bool = False, overwrite: bool = False) -> dict:
@@ -296,7 +319,7 @@ class Trainer:
             for step, batch_index in enumerate(sampler.epoch(epoch)):
                 lr = cfg.lr * lr_factor(epoch + step / steps, cfg.warmup_epochs, cfg.epochs)
                 for group in optimizer.param_groups:
-                    group["lr"] = lr
+                    group["lr"] = lr * group["lr_scale"]
                 index = torch.from_numpy(batch_index)
                 x = augment(data.pixels[index], aug, generator, cfg.preprocessing.channel_order)
                 x = normalise(x, cfg.preprocessing)
