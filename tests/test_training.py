@@ -128,6 +128,15 @@ def test_interrupted_run_resumes_to_identical_weights(tiny_market: Path, tmp_pat
         assert torch.equal(a[key], b[key]), f"{key} differs after resume"
     epochs = [json.loads(line)["epoch"] for line in (tmp_path / "resumed" / "metrics.jsonl").open()]
     assert epochs == [1, 2, 3]
+    # tried: resuming a checkpoint whose optimiser predates the classifier's own parameter group
+    last = tmp_path / "resumed" / "checkpoints" / "last.pt"
+    old = load_checkpoint(last)
+    for group in old["optimizer"]["param_groups"]:
+        del group["lr_scale"]
+    torch.save(old, last)
+    with pytest.raises(CheckpointError, match="older than --classifier-lr-scale"):
+        Trainer(_config(tiny_market, tmp_path / "resumed", epochs=4)).run(resume=True)
+    assert load_checkpoint(last)["epoch"] == 3  # nothing overwritten
 
 
 def test_corrupt_image_is_skipped_and_reported(tiny_market: Path, tmp_path: Path) -> None:

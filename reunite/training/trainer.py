@@ -414,6 +414,12 @@ class Trainer:
                 f"{self.checkpoint_path} was trained on {state['num_classes']} identities, "
                 f"this data has {num_classes}: a different training set cannot be resumed"
             )
+        if any("lr_scale" not in g for g in state["optimizer"]["param_groups"]):
+            raise CheckpointError(  # its optimiser had one group, for classifier and backbone
+                f"{self.checkpoint_path} was written by a reunite older than "
+                "--classifier-lr-scale and cannot be resumed; start a new run with --init-from "
+                "that checkpoint"
+            )
 
     # -- logs --------------------------------------------------------------------------------
     def _log_metrics(self, row: dict) -> None:
