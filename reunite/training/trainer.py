@@ -260,19 +260,17 @@ class Trainer:
         return network, optimizer
 
     def _parameter_groups(self, network: torch.nn.Module) -> list[dict[str, Any]]:
-        """The backbone at the full learning rate; the classifier at ``classifier_lr_scale`` of
-        it (the schedule multiplies each group's ``lr_scale``)."""
-        classifier = getattr(network, "classifier", None)
-        head = {id(p) for p in classifier.parameters()} if classifier is not None else set()
-        trainable = [p for p in network.parameters() if p.requires_grad]
-        groups = [{"params": [p for p in trainable if id(p) not in head], "lr_scale": 1.0}]
+        """The backbone at the full learning rate; the classifier (``classifier.`` keys, as
+        everywhere else here) at ``classifier_lr_scale`` of it (the schedule multiplies each
+        group's ``lr_scale``)."""
+        backbone: list[torch.nn.Parameter] = []
+        head: list[torch.nn.Parameter] = []
+        for name, parameter in network.named_parameters():
+            if parameter.requires_grad:
+                (head if name.startswith("classifier.") else backbone).append(parameter)
+        groups = [{"params": backbone, "lr_scale": 1.0}]
         if head:
-            groups.append(
-                {
-                    "params": [p for p in trainable if id(p) in head],
-                    "lr_scale": self.config.classifier_lr_scale,
-                }
-            )
+            groups.append({"params": head, "lr_scale": self.config.classifier_lr_scale})
         return groups
 
     # -- the loop ----------------------------------------------------------------------------
