@@ -67,7 +67,16 @@ def eval_command(
     sheet_queries: Annotated[
         int, typer.Option(help="How many queries the ranked sheets show (8 per sheet).")
     ] = 16,
-    seed: Annotated[int, typer.Option(help="Seed of --max-queries and random sheets.")] = 0,
+    bootstrap: Annotated[
+        int,
+        typer.Option(
+            help="Bootstrap resamples over query identities for 95% intervals, subgroup gaps "
+            "and paired differences from the first model (0: off)."
+        ),
+    ] = 1000,
+    seed: Annotated[
+        int, typer.Option(help="Seed of --max-queries, random sheets and the bootstrap.")
+    ] = 0,
     device: Annotated[str, typer.Option(help="Where PyTorch models run: cpu, cuda, ...")] = "cpu",
     backend: Annotated[
         str,
@@ -90,7 +99,7 @@ def eval_command(
     from reunite.evaluation.reid_eval import market_eval_set
     from reunite.synth.output import check_output_dir
 
-    _check_options(data, mot17, rerank, batch_size, max_queries, sheets, sheet_queries)
+    _check_options(data, mot17, rerank, batch_size, max_queries, sheets, sheet_queries, bootstrap)
     if (backend, precision) != ("auto", "auto"):
         from reunite.models.backends import check_choice
 
@@ -116,6 +125,7 @@ def eval_command(
             sheets=sheets,
             sheet_queries=sheet_queries,
             seed=seed,
+            resamples=bootstrap,
             progress=Bars(progress),
         )
     table = format_report_markdown(report)
@@ -140,6 +150,7 @@ def run_eval(
     sheets: str = "worst",
     sheet_queries: int = 16,
     seed: int = 0,
+    resamples: int = 1000,
     progress: Progress | None = None,
 ) -> dict:
     """Evaluate ``embedders`` on ``eval_set``; with ``out``, write the report folder atomically.
@@ -151,7 +162,7 @@ def run_eval(
     from reunite.evaluation.reid_eval import evaluate_set
     from reunite.synth.output import atomic_output_dir, write_json
 
-    results = evaluate_set(embedders, eval_set, rerank, progress)
+    results = evaluate_set(embedders, eval_set, rerank, progress, resamples=resamples, seed=seed)
     report = build_report(eval_set, results, rerank)
     if out is None:
         return report
@@ -205,6 +216,7 @@ def format_report_markdown(report: dict) -> str:
         "",
         format_metrics_table({name: entry["metrics"] for name, entry in models.items()}),
     ]
+    lines += _format_intervals(models)
     thresholds = {name: e["threshold"] for name, e in models.items() if e["threshold"]}
     if thresholds:
         lines += [
@@ -223,22 +235,95 @@ def format_report_markdown(report: dict) -> str:
     kinds = dict.fromkeys(kind for entry in models.values() for kind in entry["subgroups"])
     for kind in kinds:
         columns = ["num_query", "num_valid_query", *(f"rank{k}" for k in CMC_RANKS[:2]), "mAP"]
+        with_intervals = any(entry.get("intervals") for entry in models.values())
+        extra = ["rank1 interval", "mAP interval"] if with_intervals else []
         lines += [
             f"## By {kind.replace('_', ' ')} (of the query)",
             "",
-            "| model | group | " + " | ".join(columns) + " |",
-            "|" + "---|" * (len(columns) + 2),
+            "| model | group | " + " | ".join([*columns, *extra]) + " |",
+            "|" + "---|" * (len(columns) + len(extra) + 2),
         ]
         for name, entry in models.items():
+            spreads = (entry.get("intervals") or {}).get("subgroups", {}).get(kind, {})
             for group, row in entry["subgroups"].get(kind, {}).items():
                 cells = [format_cell(row.get(column)) for column in columns]
+                if with_intervals:
+                    spread = spreads.get(group, {})
+                    cells += [_interval(spread.get("rank1")), _interval(spread.get("mAP"))]
                 lines.append(f"| {name} | {group} | " + " | ".join(cells) + " |")
         lines.append("")
+        lines += _format_gaps(models, kind)
     if report["skipped_images"]:
         lines += ["## Skipped images (unreadable)", ""]
         lines += [f"- {line}" for line in report["skipped_images"]]
         lines.append("")
     return "\n".join(lines)
+
+
+def _format_intervals(models: dict) -> list[str]:
+    """95 % intervals of rank-1 and mAP, and each model's paired difference from the first."""
+    described = {name: e["intervals"] for name, e in models.items() if e.get("intervals")}
+    if not described:
+        return []
+    first = next(iter(described.values()))
+    lines = [
+        f"## {first['level']:.0%} intervals (bootstrap over {first['num_identities']} query "
+        f"identities, {first['resamples']} resamples)",
+        "",
+        "| model | rank1 | rank1 interval | mAP | mAP interval | vs first: rank1 | interval "
+        "| vs first: mAP | interval |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, intervals in described.items():
+        metrics = models[name]["metrics"]
+        versus = intervals.get("versus") or {}
+        cells = [
+            _fraction(metrics["rank1"]),
+            _interval(intervals["overall"]["rank1"]),
+            _fraction(metrics["mAP"]),
+            _interval(intervals["overall"]["mAP"]),
+            _signed(versus.get("rank1")),
+            _interval(versus.get("rank1_interval"), signed=True),
+            _signed(versus.get("mAP")),
+            _interval(versus.get("mAP_interval"), signed=True),
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _format_gaps(models: dict, kind: str) -> list[str]:
+    """Each group's gap to its reference group (child - adult, night - day), with intervals."""
+    rows = []
+    for name, entry in models.items():
+        for group, gap in ((entry.get("intervals") or {}).get("gaps", {}).get(kind, {})).items():
+            rows.append(
+                f"| {name} | {group} - {gap['reference']} | {_signed(gap['rank1'])} | "
+                f"{_interval(gap['rank1_interval'], signed=True)} | {_signed(gap['mAP'])} | "
+                f"{_interval(gap['mAP_interval'], signed=True)} |"
+            )
+    if not rows:
+        return []
+    header = [
+        "| model | gap | rank1 | interval | mAP | interval |",
+        "|---|---|---|---|---|---|",
+    ]
+    return [*header, *rows, ""]
+
+
+def _fraction(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def _signed(value: float | None) -> str:
+    return "" if value is None else f"{value:+.3f}"
+
+
+def _interval(pair: list[float] | None, signed: bool = False) -> str:
+    """``[0.741, 0.803]``; blank when there is none (too few identities, or not asked for)."""
+    if pair is None:
+        return ""
+    show = _signed if signed else _fraction
+    return f"[{show(pair[0])}, {show(pair[1])}]"
 
 
 def _check_options(
@@ -249,6 +334,7 @@ def _check_options(
     max_queries: int | None,
     sheets: str,
     sheet_queries: int,
+    bootstrap: int,
 ) -> None:
     if (data is None) == (mot17 is None):
         raise InvalidOptionError("give exactly one of --data (Market-1501 layout) or --mot17")
@@ -264,6 +350,8 @@ def _check_options(
         raise InvalidOptionError(f"--sheets must be 'worst' or 'random', got {sheets!r}")
     if sheet_queries < 0:
         raise InvalidOptionError(f"--sheet-queries must be 0 or more, got {sheet_queries}")
+    if bootstrap < 0:
+        raise InvalidOptionError(f"--bootstrap must be 0 (off) or more resamples, got {bootstrap}")
 
 
 def _load_models(

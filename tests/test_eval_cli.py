@@ -177,6 +177,34 @@ def test_an_existing_report_is_replaced_only_with_overwrite(market: Path, tmp_pa
     assert not (out / "notes.txt").exists() and (out / "metrics.json").exists()
 
 
+def test_report_carries_bootstrap_intervals_gaps_and_the_paired_difference(market: Path) -> None:
+    eval_set = market_eval_set(Market1501Layout(market))
+    models = [ColorHistogramEmbedder(), ColorHistogramEmbedder(centre_fraction=0.5)]
+
+    report = run_eval(models, eval_set, resamples=300, seed=4)
+
+    first, second = (report["models"][name] for name in report["models"])
+    intervals = first["intervals"]
+    assert (intervals["resamples"], intervals["num_identities"]) == (300, 6)
+    low, high = intervals["overall"]["mAP"]
+    assert 0 <= low <= first["metrics"]["mAP"] <= high <= 1
+    # Two people per age group are too few for an interval: none is given rather than a wild one.
+    assert intervals["subgroups"]["age_group"]["child"] == {"rank1": None, "mAP": None}
+    assert intervals["gaps"]["age_group"]["child"]["reference"] == "adult"
+    assert "versus" not in intervals
+    versus = second["intervals"]["versus"]
+    assert versus["model"] == "color_histogram"
+    assert versus["mAP"] == pytest.approx(second["metrics"]["mAP"] - first["metrics"]["mAP"])
+    markdown = format_report_markdown(report)
+    assert "## 95% intervals (bootstrap over 6 query identities, 300 resamples)" in markdown
+    assert "| child - adult |" in markdown and "| night - day |" in markdown
+    assert run_eval(models, eval_set, resamples=300, seed=4) == report  # seeded: reproducible
+
+    plain = run_eval(models, eval_set, resamples=0)
+    assert plain["models"]["color_histogram"]["intervals"] is None
+    assert "intervals" not in format_report_markdown(plain)
+
+
 def test_sheets_show_the_worst_queries_first_or_a_seeded_sample() -> None:
     # Five queries; q3 has no valid match and is never shown.
     scores = QueryScores(
@@ -263,6 +291,7 @@ def test_an_existing_non_empty_out_is_refused_before_any_work(market: Path, tmp_
         (["--data", "x", "--max-queries", "0"], "--max-queries must be at least 1"),
         (["--data", "x", "--sheets", "best"], "--sheets must be 'worst' or 'random'"),
         (["--data", "x", "--sheet-queries", "-1"], "--sheet-queries must be 0 or more"),
+        (["--data", "x", "--bootstrap", "-1"], "--bootstrap must be 0 (off) or more"),
         (["--data", "no/such/folder"], "data set folder not found"),
     ],
 )

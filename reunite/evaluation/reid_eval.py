@@ -27,6 +27,11 @@ from reunite.evaluation.calibration import DEFAULT_FPR, SamePersonThreshold, cal
 from reunite.evaluation.market1501 import Market1501Layout
 from reunite.evaluation.rank import JUNK_PID, QueryScores, score_queries, top_matches, tpr_at_fpr
 from reunite.evaluation.subgroups import Subgroups, query_subgroups, subgroup_metrics
+from reunite.evaluation.uncertainty import (
+    DEFAULT_RESAMPLES,
+    IdentityBootstrap,
+    describe_uncertainty,
+)
 from reunite.models.embedder import Embedder, cosine_distance
 
 FPRS = (1e-3, 1e-4)
@@ -91,6 +96,11 @@ class EvalSet:
             },
         )
 
+    def query_identities(self) -> list[tuple[int, int]]:
+        """Who each query shows, as (block, pid): pids of separate blocks are different people."""
+        blocks = np.zeros(len(self.query), int) if self.q_blocks is None else self.q_blocks
+        return [(int(b), int(p)) for b, p in zip(blocks, self.q_pids, strict=True)]
+
     @property
     def ids(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return self.q_pids, self.g_pids, self.q_camids, self.g_camids
@@ -121,6 +131,7 @@ class ModelResult:
 
     ``top_indices`` / ``top_distances`` (Q, TOP_K) are each query's nearest kept gallery entries
     (index -1 / NaN as padding). ``threshold`` is None for sets without cross-camera pairs.
+    ``intervals`` (see ``uncertainty.describe_uncertainty``) is None when bootstrapping is off.
     """
 
     name: str
@@ -131,6 +142,7 @@ class ModelResult:
     top_distances: np.ndarray
     threshold: SamePersonThreshold | None
     subgroups: dict[str, dict[str, dict[str, float | int]]]
+    intervals: dict | None = None
 
     def to_json(self) -> dict:
         return {
@@ -138,6 +150,7 @@ class ModelResult:
             "cmc": [round(float(v), 6) for v in self.cmc],
             "threshold": None if self.threshold is None else self.threshold.model_dump(),
             "subgroups": self.subgroups,
+            "intervals": self.intervals,
         }
 
 
@@ -186,10 +199,14 @@ def evaluate_set(
     eval_set: EvalSet,
     rerank: bool = False,
     progress: Progress | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
 ) -> list[ModelResult]:
     """Embed ``eval_set`` with each model and score it; models keep their order.
 
     Two models with the same name get " (2)", " (3)" appended so the results stay apart.
+    With ``resamples`` > 0 each result carries bootstrap intervals over the query identities
+    (seeded by ``seed``), and every model after the first its paired difference from the first.
     Raises InvalidOptionError for re-ranking a set that is ranked per block, and
     DatasetLayoutError when the set cannot be scored.
     """
@@ -198,11 +215,22 @@ def evaluate_set(
             f"re-ranking does not apply to {eval_set.name}: it is ranked per sequence, and "
             "k-reciprocal neighbourhoods would mix the sequences"
         )
+    if resamples < 0:
+        raise InvalidOptionError(f"bootstrap resamples must be 0 (off) or more, got {resamples}")
     eval_set.check_scorable()
-    return [
+    results = [
         _evaluate_model(name, embedder, eval_set, rerank, progress)
         for name, embedder in zip(_unique_names(embedders), embedders, strict=True)
     ]
+    if resamples:
+        bootstrap = IdentityBootstrap(eval_set.query_identities(), resamples, seed=seed)
+        first = results[0]
+        for result in results:
+            baseline = None if result is first else (first.name, first.scores)
+            result.intervals = describe_uncertainty(
+                bootstrap, result.scores, eval_set.subgroups, baseline
+            )
+    return results
 
 
 def evaluate_embedder(

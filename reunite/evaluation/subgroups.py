@@ -30,6 +30,8 @@ SEQUENCES_FILE = "sequences.json"
 # Known groups in reading order; any other value a file uses is listed after these.
 KNOWN_ORDER = {"age_group": ("child", "adult", "elderly"), "light": ("day", "night")}
 SUBGROUP_RANKS = (1, 5)
+# The group each other group of a kind is compared with (``uncertainty`` reports the gaps).
+REFERENCE_GROUP = {"age_group": "adult", "light": "day"}
 
 Subgroups = dict[str, dict[str, np.ndarray]]
 """kind ("age_group", "light") -> group ("child", ...) -> boolean mask over the queries."""
