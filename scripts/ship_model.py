@@ -118,6 +118,7 @@ def card(
             "data": report["data"],
             **{k: synth["metrics"][k] for k in KEEP if k in synth["metrics"]},
             "subgroups": synth.get("subgroups", {}),
+            "intervals": synth.get("intervals"),  # 95 % bootstrap over identities, if measured
             "baselines": {
                 other: {k: r["metrics"][k] for k in ("rank1", "mAP")}
                 for other, r in report["models"].items()
