@@ -233,10 +233,10 @@ def format_report_markdown(report: dict) -> str:
             )
         lines.append("")
     kinds = dict.fromkeys(kind for entry in models.values() for kind in entry["subgroups"])
+    with_intervals = any(entry.get("intervals") for entry in models.values())
+    extra = ["rank1 interval", "mAP interval"] if with_intervals else []
     for kind in kinds:
         columns = ["num_query", "num_valid_query", *(f"rank{k}" for k in CMC_RANKS[:2]), "mAP"]
-        with_intervals = any(entry.get("intervals") for entry in models.values())
-        extra = ["rank1 interval", "mAP interval"] if with_intervals else []
         lines += [
             f"## By {kind.replace('_', ' ')} (of the query)",
             "",
@@ -262,6 +262,8 @@ def format_report_markdown(report: dict) -> str:
 
 def _format_intervals(models: dict) -> list[str]:
     """95 % intervals of rank-1 and mAP, and each model's paired difference from the first."""
+    from reunite.evaluation.reid_eval import format_cell
+
     described = {name: e["intervals"] for name, e in models.items() if e.get("intervals")}
     if not described:
         return []
@@ -278,9 +280,9 @@ def _format_intervals(models: dict) -> list[str]:
         metrics = models[name]["metrics"]
         versus = intervals.get("versus") or {}
         cells = [
-            _fraction(metrics["rank1"]),
+            format_cell(metrics["rank1"]),
             _interval(intervals["overall"]["rank1"]),
-            _fraction(metrics["mAP"]),
+            format_cell(metrics["mAP"]),
             _interval(intervals["overall"]["mAP"]),
             _signed(versus.get("rank1")),
             _interval(versus.get("rank1_interval"), signed=True),
@@ -310,19 +312,17 @@ def _format_gaps(models: dict, kind: str) -> list[str]:
     return [*header, *rows, ""]
 
 
-def _fraction(value: float | None) -> str:
-    return "" if value is None else f"{value:.3f}"
-
-
 def _signed(value: float | None) -> str:
     return "" if value is None else f"{value:+.3f}"
 
 
 def _interval(pair: list[float] | None, signed: bool = False) -> str:
     """``[0.741, 0.803]``; blank when there is none (too few identities, or not asked for)."""
+    from reunite.evaluation.reid_eval import format_cell
+
     if pair is None:
         return ""
-    show = _signed if signed else _fraction
+    show = _signed if signed else format_cell
     return f"[{show(pair[0])}, {show(pair[1])}]"
 
 
