@@ -19,6 +19,7 @@ from reunite.evaluation.reid_eval import (
     k_reciprocal_rerank,
     market_eval_set,
 )
+from reunite.evaluation.subgroups import height_band
 from reunite.models.color_histogram import ColorHistogramEmbedder
 from reunite.models.embedder import cosine_distance, l2_normalise
 
@@ -342,6 +343,24 @@ def test_subgroup_figures_are_reported_per_model(tmp_path: Path) -> None:
 def test_a_set_without_description_files_has_no_subgroups(tmp_path: Path) -> None:
     # Real Market-1501 ships no identities.json / sequences.json: no error, no subgroups.
     assert market_eval_set(colour_coded_layout(tmp_path)).subgroups == {}
+
+
+def test_queries_are_grouped_by_the_height_of_their_crop(tmp_path: Path) -> None:
+    # Far people are short crops: resize three of the four queries (the fourth keeps the test
+    # crops' 64 px); the gallery's heights do not matter.
+    layout = subgroup_layout(tmp_path)
+    queries = sorted(layout.root.joinpath("query").glob("*.jpg"))
+    for path, height in zip(queries, (60, 100, 200), strict=False):
+        image = cv2.imread(str(path))
+        cv2.imwrite(str(path), cv2.resize(image, (height // 2, height)))
+
+    bands = market_eval_set(Market1501Layout(layout.root)).subgroups["height"]
+
+    assert list(bands) == ["< 80 px", "80-119 px", ">= 160 px"]  # no query is 120-159 px
+    assert bands["< 80 px"].tolist() == [True, False, False, True]
+    assert bands[">= 160 px"].tolist() == [False, False, True, False]
+    assert height_band(79) == "< 80 px" and height_band(80) == "80-119 px"
+    assert height_band(160) == ">= 160 px"
 
 
 @pytest.mark.parametrize("content", ["{not json", '["0001", "0002"]'])

@@ -163,13 +163,15 @@ def market_eval_set(layout: Market1501Layout, progress: Progress | None = None) 
     queries = list(layout.query)
     skipped: list[str] = []
     total = len(queries) + len(layout.gallery)
-    kept = []
+    kept, height_of = [], {}
     for done, image in enumerate([*queries, *layout.gallery], start=1):
-        if cv2.imread(str(image.path), cv2.IMREAD_COLOR) is None:
+        pixels = cv2.imread(str(image.path), cv2.IMREAD_COLOR)
+        if pixels is None:
             skipped.append(f"{image.path.parent.name}/{image.path.name}: cannot be decoded")
             log.warning("skipping an unreadable image", extra={"path": str(image.path)})
         else:
             kept.append(image)
+            height_of[image] = pixels.shape[0]
         if progress is not None and (done % 500 == 0 or done == total):
             progress("checking images", done, total)
     kept_set = set(kept)
@@ -189,7 +191,7 @@ def market_eval_set(layout: Market1501Layout, progress: Progress | None = None) 
         g_camids=np.array([image.camid for image in gallery]),
         query_labels=[image.path.name for image in queries],
         gallery_labels=[image.path.name for image in gallery],
-        subgroups=query_subgroups(layout.root, queries),
+        subgroups=query_subgroups(layout.root, queries, [height_of[q] for q in queries]),
         skipped=skipped,
     )
 

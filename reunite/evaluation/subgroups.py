@@ -1,4 +1,5 @@
-"""Results per subgroup of queries: age group (child / adult / elderly) and light (day / night).
+"""Results per subgroup of queries: age group (child / adult / elderly), light (day / night) and
+the query crop's height in pixels (how far from the camera the person was).
 
 The people Reunite looks for are mostly children and the elderly, often at night, so an average
 over all queries can hide exactly the failures that matter. Sets written by ``reunite synth reid``
@@ -9,8 +10,9 @@ describe themselves beside the images:
   ``s`` number of a file name (``0001_c1s3_000151_01.jpg`` is in sequence 3).
 
 A query is grouped by its identity's age group and by its own sequence's light. Real Market-1501
-has neither file; then there are simply no subgroups. A query whose pid or sequence a file does not
-list is in no group of that kind.
+has neither file; then there are no such subgroups. A query whose pid or sequence a file does not
+list is in no group of that kind. Height bands need no file, only the crops: they are reported
+when the queries fall in at least two bands (Market-1501's crops are all 128 px tall).
 """
 
 from __future__ import annotations
@@ -28,17 +30,29 @@ from reunite.evaluation.rank import QueryScores
 IDENTITIES_FILE = "identities.json"
 SEQUENCES_FILE = "sequences.json"
 # Known groups in reading order; any other value a file uses is listed after these.
-KNOWN_ORDER = {"age_group": ("child", "adult", "elderly"), "light": ("day", "night")}
+# Query crop height bands, [low, high) pixels, around the synthetic splits' quartiles (76 / 112 /
+# 164 px): a child is a short crop at any distance, so this separates distance from age only
+# together with the age groups.
+HEIGHT_BANDS = ((0, 80, "< 80 px"), (80, 120, "80-119 px"), (120, 160, "120-159 px"))
+TALLEST_BAND = ">= 160 px"
+KNOWN_ORDER = {
+    "age_group": ("child", "adult", "elderly"),
+    "light": ("day", "night"),
+    "height": (*(label for _, _, label in HEIGHT_BANDS), TALLEST_BAND),
+}
 SUBGROUP_RANKS = (1, 5)
 # The group each other group of a kind is compared with (``uncertainty`` reports the gaps).
-REFERENCE_GROUP = {"age_group": "adult", "light": "day"}
+REFERENCE_GROUP = {"age_group": "adult", "light": "day", "height": TALLEST_BAND}
 
 Subgroups = dict[str, dict[str, np.ndarray]]
-"""kind ("age_group", "light") -> group ("child", ...) -> boolean mask over the queries."""
+"""kind ("age_group", "light", "height") -> group ("child", ...) -> boolean mask of the queries."""
 
 
-def query_subgroups(root: Path | str, queries: Sequence[ReidImage]) -> Subgroups:
-    """The subgroups of ``queries`` described by the set's JSON files; {} when there are none.
+def query_subgroups(
+    root: Path | str, queries: Sequence[ReidImage], heights: Sequence[int] | None = None
+) -> Subgroups:
+    """The subgroups of ``queries`` described by the set's JSON files and, given each query crop's
+    ``heights`` in pixels, by height band; {} when there are none.
 
     Raises DatasetLayoutError for a file that exists but is not the expected JSON.
     """
@@ -50,6 +64,10 @@ def query_subgroups(root: Path | str, queries: Sequence[ReidImage]) -> Subgroups
         groups["age_group"] = _masks([identities.get(f"{q.pid:04d}") for q in queries], "age_group")
     if sequences is not None:
         groups["light"] = _masks([sequences.get(str(q.seq)) for q in queries], "light")
+    if heights is not None:
+        bands = _masks([height_band(h) for h in heights], "height")
+        if len(bands) > 1:
+            groups["height"] = bands
     return {kind: masks for kind, masks in groups.items() if masks}
 
 
@@ -71,6 +89,14 @@ def subgroup_metrics(
                 row |= {"mAP": result.mAP, "mINP": result.mINP}
             out[kind][group] = row
     return out
+
+
+def height_band(height: int) -> str:
+    """The band of ``HEIGHT_BANDS`` (or ``TALLEST_BAND``) a crop ``height`` pixels tall is in."""
+    for low, high, label in HEIGHT_BANDS:
+        if low <= height < high:
+            return label
+    return TALLEST_BAND
 
 
 def _read_table(path: Path, field: str) -> dict[str, str] | None:
