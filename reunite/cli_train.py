@@ -73,18 +73,29 @@ def train_command(
             "keeps an imprinted classifier from drifting.",
         ),
     ] = 1.0,
+    balance: Annotated[
+        str | None,
+        typer.Option(
+            help="age_group | light: draw identities so that each group of this kind (as the "
+            "data's identities.json / sequences.json say) is drawn equally often.",
+        ),
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Discard the run in --out.")] = False,
 ) -> None:
     """Train with identity + triplet loss; a checkpoint after every epoch, resumable."""
-    from reunite.training.trainer import TrainConfig, Trainer
+    from reunite.errors import InvalidOptionError
+    from reunite.training.trainer import BALANCE_KINDS, TrainConfig, Trainer
 
+    if balance is not None and balance not in BALANCE_KINDS:
+        known = ", ".join(BALANCE_KINDS)
+        raise InvalidOptionError(f"--balance must be one of {known}, got {balance!r}")
     config = TrainConfig(
         data=data, out=out, architecture=arch, epochs=epochs, input_size=(width, height),
         p=p, k=k, lr=lr, warmup_epochs=warmup, seed=seed, device=device, amp=amp,
         pretrained=pretrained, max_images=max_images, threads=threads, init_from=init_from,
         greyscale=greyscale, low_resolution=low_resolution, imprint=imprint,
-        classifier_lr_scale=classifier_lr_scale,
+        classifier_lr_scale=classifier_lr_scale, balance=balance,
     )  # fmt: skip
     with progress_bars() as progress:
         tasks: dict[str, int] = {}

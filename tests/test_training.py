@@ -24,7 +24,7 @@ from reunite.errors import (
     OutputExistsError,
 )
 from reunite.models.registry import DEFAULT_MODEL, ZOO_DIR, Registry, card_weights
-from reunite.training.data import Augmentation, augment
+from reunite.training.data import Augmentation, IdentitySampler, augment
 from reunite.training.soup import average_weights
 from reunite.training.trainer import (
     TrainConfig,
@@ -299,6 +299,59 @@ def test_two_data_folders_keep_their_identities_apart(tiny_market: Path, tmp_pat
     ]
     # a run config written with a single folder still reads
     assert TrainConfig(data=tiny_market, out=tmp_path / "x").data == [tiny_market]
+
+
+def test_weighted_sampler_draws_a_rare_group_as_often_as_a_common_one() -> None:
+    # 80 identities of one group, 20 of another: weights 1/80 and 1/20 make each group half the
+    # draws; every batch still holds P distinct identities with K crops each
+    labels = torch.arange(100).repeat_interleave(3)
+    weights = np.where(np.arange(100) < 80, 1 / 80, 1 / 20)
+    sampler = IdentitySampler(labels, p=10, k=4, seed=0, class_weights=weights)
+    drawn = []
+    for epoch in range(20):
+        for batch in sampler.epoch(epoch):
+            identities = labels[batch].numpy()
+            assert len(batch) == 40 and len(set(identities)) == 10
+            drawn += sorted(set(identities))
+    rare_share = np.mean(np.asarray(drawn) >= 80)
+    assert 0.4 < rare_share < 0.6  # uniform draws would give 0.2
+    assert sampler.batches_per_epoch() == 10  # as many batches as without weights
+    with pytest.raises(ValueError, match="one weight per label"):
+        IdentitySampler(labels, p=10, k=4, seed=0, class_weights=weights[:50])
+
+
+def test_balance_reads_each_identitys_group_from_the_data(
+    tiny_market: Path, tmp_path: Path
+) -> None:
+    # the tiny set describes nothing: balancing by light must say which file it lacks
+    with pytest.raises(DatasetLayoutError, match=r"sequences\.json"):
+        Trainer(_config(tiny_market, tmp_path / "no_light", epochs=1, balance="light")).run()
+    described = tmp_path / "described"
+    shutil.copytree(tiny_market, described)
+    groups = {pid: "child" if pid <= 2 else "adult" for pid in range(1, IDS + 1)}
+    (described / "identities.json").write_text(
+        json.dumps({f"{pid:04d}": {"age_group": g} for pid, g in groups.items() if pid != IDS})
+    )
+    config = _config([tiny_market, described], tmp_path / "mixed", epochs=1)
+    trainer = Trainer(config.model_copy(update={"balance": "age_group"}))
+    with pytest.raises(DatasetLayoutError, match=r"identities\.json"):
+        trainer.run()  # the first folder describes nothing either
+    config = _config(described, tmp_path / "balanced", epochs=1, balance="age_group")
+    trainer = Trainer(config)
+    _, class_groups = trainer._load_data()
+    assert class_groups == ["child"] * 2 + ["adult"] * (IDS - 3) + ["unlisted"]
+    weights = trainer._class_weights(class_groups)
+    assert weights[0] == pytest.approx(1 / 2) and weights[2] == pytest.approx(1 / (IDS - 3))
+    summary = trainer.run()
+    assert summary["identities"] == IDS
+    assert json.loads((tmp_path / "balanced" / "config.json").read_text())["balance"] == (
+        "age_group"
+    )
+    result = CliRunner().invoke(
+        app, ["train", "--data", str(described), "--out", str(tmp_path / "x"), "--balance", "hue"]
+    )
+    assert result.exit_code != 0 and "--balance must be one of age_group, light" in result.output
+    assert not (tmp_path / "x").exists()
 
 
 def test_cctv_augmentations_drop_colour_and_resolution() -> None:

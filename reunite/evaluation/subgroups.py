@@ -18,7 +18,7 @@ when the queries fall in at least two bands (Market-1501's crops are all 128 px 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,13 @@ SUBGROUP_RANKS = (1, 5)
 # The group each other group of a kind is compared with (``uncertainty`` reports the gaps).
 REFERENCE_GROUP = {"age_group": "adult", "light": "day", "height": TALLEST_BAND}
 
+# Kinds a set describes in its JSON files: the file, and the key of an image in it (an age group
+# belongs to the person, the light to the sequence the crop was taken in).
+DESCRIBED_KINDS: dict[str, tuple[str, Callable[[ReidImage], str]]] = {
+    "age_group": (IDENTITIES_FILE, lambda image: f"{image.pid:04d}"),
+    "light": (SEQUENCES_FILE, lambda image: str(image.seq)),
+}
+
 Subgroups = dict[str, dict[str, np.ndarray]]
 """kind ("age_group", "light", "height") -> group ("child", ...) -> boolean mask of the queries."""
 
@@ -56,19 +63,31 @@ def query_subgroups(
 
     Raises DatasetLayoutError for a file that exists but is not the expected JSON.
     """
-    root = Path(root)
-    identities = _read_table(root / IDENTITIES_FILE, "age_group")
-    sequences = _read_table(root / SEQUENCES_FILE, "light")
     groups: Subgroups = {}
-    if identities is not None:
-        groups["age_group"] = _masks([identities.get(f"{q.pid:04d}") for q in queries], "age_group")
-    if sequences is not None:
-        groups["light"] = _masks([sequences.get(str(q.seq)) for q in queries], "light")
+    for kind in DESCRIBED_KINDS:
+        labels = image_groups(root, queries, kind)
+        if labels is not None:
+            groups[kind] = _masks(labels, kind)
     if heights is not None:
         bands = _masks([height_band(h) for h in heights], "height")
         if len(bands) > 1:
             groups["height"] = bands
     return {kind: masks for kind, masks in groups.items() if masks}
+
+
+def image_groups(
+    root: Path | str, images: Sequence[ReidImage], kind: str
+) -> list[str | None] | None:
+    """Each image's group of ``kind`` (one of ``DESCRIBED_KINDS``) as the set's JSON file
+    describes it (None for an image the file does not list); None when the set has no such file.
+
+    Raises DatasetLayoutError for a file that exists but is not the expected JSON.
+    """
+    file_name, key = DESCRIBED_KINDS[kind]
+    table = _read_table(Path(root) / file_name, kind)
+    if table is None:
+        return None
+    return [table.get(key(image)) for image in images]
 
 
 def subgroup_metrics(

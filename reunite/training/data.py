@@ -27,11 +27,16 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainingImages:
-    """(N, 3, H, W) uint8 RGB images and their 0..C-1 identity labels."""
+    """(N, 3, H, W) uint8 RGB images and their 0..C-1 identity labels.
+
+    ``source_labels[c]`` is the label class ``c`` was given before skipped images could leave
+    holes in the numbering.
+    """
 
     pixels: torch.Tensor
     labels: torch.Tensor
     skipped: list[str]
+    source_labels: np.ndarray
 
     @property
     def num_classes(self) -> int:
@@ -62,33 +67,53 @@ def load_training_images(
     if kept == 0:
         raise DatasetLayoutError("no readable training images (all were skipped as corrupt)")
     # labels must stay 0..C-1 without holes after skipping
-    _, dense = np.unique(np.asarray(labels), return_inverse=True)
+    source, dense = np.unique(np.asarray(labels), return_inverse=True)
     tensor = torch.from_numpy(pixels[:kept]).permute(0, 3, 1, 2).contiguous()
-    return TrainingImages(tensor, torch.from_numpy(dense.astype(np.int64)), skipped)
+    return TrainingImages(tensor, torch.from_numpy(dense.astype(np.int64)), skipped, source)
 
 
 class IdentitySampler:
     """P x K batches: P identities, K images each (with replacement when an identity has fewer),
     which batch-hard triplet mining needs: every anchor has positives and negatives in its
-    batch. One epoch visits every identity once (in batches of P)."""
+    batch. One epoch visits every identity once (in batches of P).
 
-    def __init__(self, labels: torch.Tensor, p: int, k: int, seed: int) -> None:
+    With ``class_weights`` (one per label 0..C-1) an epoch has as many batches, but each batch
+    draws its P distinct identities with probability in proportion to their weights: a group
+    that is rare among the training identities can be drawn as often as a common one.
+    """
+
+    def __init__(
+        self,
+        labels: torch.Tensor,
+        p: int,
+        k: int,
+        seed: int,
+        class_weights: np.ndarray | None = None,
+    ) -> None:
         self.by_label = [np.flatnonzero(labels.numpy() == c) for c in range(int(labels.max()) + 1)]
+        if class_weights is not None:
+            if len(class_weights) != len(self.by_label) or not all(map(len, self.by_label)):
+                raise ValueError("class_weights needs one weight per label 0..C-1, all present")
+            class_weights = np.asarray(class_weights, float) / np.sum(class_weights)
         self.by_label = [idx for idx in self.by_label if len(idx)]
         if len(self.by_label) < 2:
             raise DatasetLayoutError("training needs at least 2 identities")
         self.p = min(p, len(self.by_label))
         self.k = k
         self.seed = seed
+        self.class_weights = class_weights
 
     def batches_per_epoch(self) -> int:
         return len(self.by_label) // self.p
 
     def epoch(self, epoch: int) -> Iterator[np.ndarray]:
         rng = np.random.default_rng([self.seed, epoch])
-        order = rng.permutation(len(self.by_label))
+        order = rng.permutation(len(self.by_label)) if self.class_weights is None else None
         for b in range(self.batches_per_epoch()):
-            chosen = order[b * self.p : (b + 1) * self.p]
+            if order is None:
+                chosen = rng.choice(len(self.by_label), self.p, replace=False, p=self.class_weights)
+            else:
+                chosen = order[b * self.p : (b + 1) * self.p]
             yield np.concatenate(
                 [
                     rng.choice(self.by_label[c], self.k, replace=len(self.by_label[c]) < self.k)

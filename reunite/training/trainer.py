@@ -19,8 +19,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
+import numpy as np
 import torch
 from pydantic import BaseModel, Field, field_validator
 
@@ -31,6 +32,7 @@ from reunite.errors import (
     OutputExistsError,
 )
 from reunite.evaluation.market1501 import Market1501Layout, ReidImage
+from reunite.evaluation.subgroups import image_groups
 from reunite.models.architectures import BUILDERS, TRAIN_CHECKPOINT_FORMAT, build_network
 from reunite.models.preprocessing import Preprocessing
 from reunite.training.data import (
@@ -45,6 +47,10 @@ from reunite.training.losses import batch_hard_triplet, label_smoothed_cross_ent
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int, dict[str, float]], None]
+
+
+BalanceKind = Literal["age_group", "light"]
+BALANCE_KINDS: tuple[str, ...] = get_args(BalanceKind)
 
 
 class TrainConfig(BaseModel):
@@ -78,6 +84,10 @@ class TrainConfig(BaseModel):
     threads: int | None = None
     greyscale: float = Field(0.0, ge=0, le=1, description="P(drop colour): IR night footage")
     low_resolution: float = Field(0.0, ge=0, le=1, description="P(down-up resize): far people")
+    # draw identities so that every group of this kind ("age_group" or "light", as the data's
+    # identities.json / sequences.json describe them) is drawn equally often: a quarter of the
+    # synthetic identities are seen at night, a fifth are children, and those are the failures
+    balance: BalanceKind | None = None
 
     @field_validator("data", mode="before")
     @classmethod
@@ -217,22 +227,63 @@ class Trainer:
         (self.out / "checkpoints").mkdir(parents=True, exist_ok=True)
         return False
 
-    def _load_data(self):
+    def _load_data(self) -> tuple[TrainingImages, list[str]]:
+        """The training crops of every folder, and each class's group of ``balance``'s kind
+        (empty without it)."""
         images: list[ReidImage] = []
+        group_of: dict[int, str] = {}  # training label -> group of the balanced kind
         for folder in self.config.data:  # identities of different folders are different people
             layout = Market1501Layout(folder)
             found = layout.relabel_train()
             if not found:
                 raise DatasetLayoutError(f"no training images with an identity in {layout.root}")
             offset = max((image.pid for image in images), default=-1) + 1
+            if self.config.balance:
+                group_of |= self._groups(layout, found, offset)
             images += [replace(image, pid=image.pid + offset) for image in found]
         if self.config.max_images:
             images = images[: self.config.max_images]
-        return load_training_images(
+        data = load_training_images(
             images,
             self.config.preprocessing,
             lambda done, total: self.progress("decode", done, total, {}),
         )
+        if not self.config.balance:
+            return data, []
+        return data, [group_of[int(label)] for label in data.source_labels]
+
+    def _groups(
+        self, layout: Market1501Layout, relabelled: list[ReidImage], offset: int
+    ) -> dict[int, str]:
+        """Training label -> group of ``balance``'s kind, read off the layout's description.
+
+        ``relabel_train`` keeps the order of the identified training images, so the originals
+        (with their own pids, which identities.json names) line up with the relabelled ones. An
+        identity takes the group of its first image; one the file does not list is "unlisted".
+        """
+        kind = self.config.balance
+        originals = [image for image in layout.train if image.pid > 0]
+        groups = image_groups(layout.root, originals, kind)
+        if groups is None:
+            raise DatasetLayoutError(
+                f"--balance {kind} needs {layout.root} to describe its images' {kind} "
+                "(identities.json / sequences.json, as `reunite synth reid` writes them)"
+            )
+        out: dict[int, str] = {}
+        for image, group in zip(relabelled, groups, strict=True):
+            out.setdefault(image.pid + offset, group or "unlisted")
+        return out
+
+    def _class_weights(self, class_groups: list[str]) -> np.ndarray | None:
+        """One weight per identity: 1 / (identities in its group), so groups draw equally."""
+        if not self.config.balance:
+            return None
+        groups, index, counts = np.unique(class_groups, return_inverse=True, return_counts=True)
+        log.info(
+            "balancing identity draws",
+            extra={"kind": self.config.balance, **dict(zip(groups, counts.tolist(), strict=True))},
+        )
+        return 1.0 / counts[index]
 
     def _build(self, num_classes: int):
         network = build_network(self.config.architecture, num_classes)
@@ -279,7 +330,7 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         resuming = self.prepare_output(resume, overwrite)
-        data = self._load_data()
+        data, class_groups = self._load_data()
         torch.manual_seed(cfg.seed)  # before building: the initial weights come from it
         network, optimizer = self._build(data.num_classes)
         if cfg.imprint and not resuming:
@@ -299,7 +350,8 @@ class Trainer:
             )
         else:
             (self.out / "config.json").write_text(cfg.model_dump_json(indent=2))
-        sampler = IdentitySampler(data.labels, cfg.p, cfg.k, cfg.seed)
+        weights = self._class_weights(class_groups)
+        sampler = IdentitySampler(data.labels, cfg.p, cfg.k, cfg.seed, weights)
         steps = sampler.batches_per_epoch()
         aug = cfg.augmentation
         scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.device.type == "cuda")
