@@ -294,20 +294,41 @@ def _format_intervals(models: dict) -> list[str]:
 
 
 def _format_gaps(models: dict, kind: str) -> list[str]:
-    """Each group's gap to its reference group (child - adult, night - day), with intervals."""
+    """Each group's gap to its reference group (child - adult, night - day), with intervals,
+    and where the report has them, the gaps at the reference group's mix of light."""
+    gaps = {
+        name: (entry.get("intervals") or {}).get("gaps", {}).get(kind, {})
+        for name, entry in models.items()
+    }
+    adjusted = next(
+        (
+            gap["adjusted_for"]
+            for rows in gaps.values()
+            for gap in rows.values()
+            if "adjusted_for" in gap
+        ),
+        None,
+    )
+    metrics = ["rank1", "mAP"] + (["rank1_adjusted", "mAP_adjusted"] if adjusted else [])
     rows = []
-    for name, entry in models.items():
-        for group, gap in ((entry.get("intervals") or {}).get("gaps", {}).get(kind, {})).items():
-            rows.append(
-                f"| {name} | {group} - {gap['reference']} | {_signed(gap['rank1'])} | "
-                f"{_interval(gap['rank1_interval'], signed=True)} | {_signed(gap['mAP'])} | "
-                f"{_interval(gap['mAP_interval'], signed=True)} |"
-            )
+    for name, model_gaps in gaps.items():
+        for group, gap in model_gaps.items():
+            cells = [
+                f"{_signed(gap.get(m))} | {_interval(gap.get(f'{m}_interval'), signed=True)}"
+                for m in metrics
+            ]
+            rows.append(f"| {name} | {group} - {gap['reference']} | " + " | ".join(cells) + " |")
     if not rows:
         return []
+    titles = ["rank1", "mAP"]
+    if adjusted:
+        titles += [
+            f"rank1 at the reference's {adjusted} mix",
+            f"mAP at the reference's {adjusted} mix",
+        ]
     header = [
-        "| model | gap | rank1 | interval | mAP | interval |",
-        "|---|---|---|---|---|---|",
+        "| model | gap | " + " | ".join(f"{t} | interval" for t in titles) + " |",
+        "|---|---|" + "---|---|" * len(titles),
     ]
     return [*header, *rows, ""]
 

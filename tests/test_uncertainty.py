@@ -147,3 +147,36 @@ def test_report_entry_holds_intervals_gaps_to_adults_and_the_paired_difference()
     assert versus["model"] == "old"
     assert versus["mAP"] == pytest.approx(np.nanmean(model.ap) - np.nanmean(baseline.ap))
     assert entry["subgroups"]["age_group"]["elderly"]["mAP"] is not None
+
+
+def test_age_gap_at_the_adults_light_mix_removes_the_night_lottery() -> None:
+    # 100 children and 100 adults, one query each. Every query is a hit by day and a miss at night,
+    # whoever it shows; the render put 20 children but 50 adults at night. The raw gap credits
+    # children with +0.3 that only the light earned; at the adults' light mix it is 0 exactly.
+    pids = np.arange(200)
+    child = pids < 100
+    night = np.r_[np.arange(100) < 20, np.arange(100) < 50]
+    groups = {
+        "age_group": {"child": child, "adult": ~child},
+        "light": {"day": ~night, "night": night},
+    }
+    hit = ~night
+    scores = QueryScores(np.where(hit, 1, 2), np.where(hit, 1.0, 0.5), np.ones(200))
+    gap = describe_uncertainty(IdentityBootstrap(pids, 200, seed=0), scores, groups)["gaps"]
+    child_gap = gap["age_group"]["child"]
+
+    assert child_gap["rank1"] == pytest.approx(0.3)
+    assert child_gap["adjusted_for"] == "light"
+    assert child_gap["rank1_adjusted"] == pytest.approx(0.0)
+    assert child_gap["rank1_adjusted_interval"] == [0.0, 0.0]
+    assert "adjusted_for" not in gap["light"]["night"]  # light is not adjusted for itself
+
+    # now children miss every other query by day: -0.5 within day, 0 within night, and the
+    # adults' half-and-half mix of light gives -0.25
+    hit = ~night & ~(child & (pids % 2 == 0))
+    scores = QueryScores(np.where(hit, 1, 2), np.where(hit, 1.0, 0.5), np.ones(200))
+    bootstrap = IdentityBootstrap(pids, 200, seed=0)
+    child_gap = describe_uncertainty(bootstrap, scores, groups)["gaps"]["age_group"]["child"]
+    assert child_gap["rank1_adjusted"] == pytest.approx(-0.25)
+    low, high = child_gap["rank1_adjusted_interval"]
+    assert low < -0.25 < high
