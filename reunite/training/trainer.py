@@ -257,21 +257,23 @@ class Trainer:
     ) -> dict[int, str]:
         """Training label -> group of ``balance``'s kind, read off the layout's description.
 
-        ``relabel_train`` keeps the order of the identified training images, so the originals
-        (with their own pids, which identities.json names) line up with the relabelled ones. An
-        identity takes the group of its first image; one the file does not list is "unlisted".
+        The groups are looked up on the original images (identities.json names their own pids)
+        and carried over by file. An identity takes the group of its first image; one the file
+        does not list is "unlisted".
         """
         kind = self.config.balance
-        originals = [image for image in layout.train if image.pid > 0]
-        groups = image_groups(layout.root, originals, kind)
+        groups = image_groups(layout.root, layout.train, kind)
         if groups is None:
             raise DatasetLayoutError(
                 f"--balance {kind} needs {layout.root} to describe its images' {kind} "
                 "(identities.json / sequences.json, as `reunite synth reid` writes them)"
             )
+        group_of_file = {
+            image.path: group for image, group in zip(layout.train, groups, strict=True)
+        }
         out: dict[int, str] = {}
-        for image, group in zip(relabelled, groups, strict=True):
-            out.setdefault(image.pid + offset, group or "unlisted")
+        for image in relabelled:
+            out.setdefault(image.pid + offset, group_of_file[image.path] or "unlisted")
         return out
 
     def _class_weights(self, class_groups: list[str]) -> np.ndarray | None:
