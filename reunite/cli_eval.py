@@ -1,7 +1,9 @@
 """``reunite eval``: evaluate one or several re-ID models side by side, as researchers report them.
 
 ``--data`` takes a Market-1501 layout (standard protocol, optional k-reciprocal re-ranking, TPR at
-fixed FPR, the calibrated same-person threshold, subgroups when the set describes them);
+fixed FPR, the calibrated same-person threshold, subgroups when the set describes them), or several
+to pool test splits (``pooled_splits``: each ranked on its own, a table per split beside the pooled
+figures);
 ``--mot17`` takes MOTChallenge sequences for the same-camera sanity set on real people. With
 ``--out`` it writes, all at once or not at all:
 
@@ -43,8 +45,11 @@ def eval_command(
         ),
     ],
     data: Annotated[
-        Path | None,
-        typer.Option(help="Market-1501 layout folder (bounding_box_test/, query/, ...)."),
+        list[Path] | None,
+        typer.Option(
+            help="Market-1501 layout folder (bounding_box_test/, query/, ...). Repeat to pool "
+            "several test splits: each ranked on its own, figures over all their queries."
+        ),
     ] = None,
     mot17: Annotated[
         Path | None,
@@ -96,6 +101,7 @@ def eval_command(
     from reunite.cli import console
     from reunite.evaluation.market1501 import Market1501Layout
     from reunite.evaluation.mot_sanity import mot_sanity_set
+    from reunite.evaluation.pooled_splits import pool_eval_sets
     from reunite.evaluation.reid_eval import market_eval_set
     from reunite.synth.output import check_output_dir
 
@@ -106,10 +112,10 @@ def eval_command(
         check_choice(backend, precision)  # before anything slow
     if out is not None:
         check_output_dir(out, overwrite)  # before anything slow
-    if data is not None:
-        layout = Market1501Layout(data)  # layout errors come before any progress bar
+    if data:
+        layouts = [Market1501Layout(folder) for folder in data]  # errors before any progress bar
         with progress_bars() as progress:
-            eval_set = market_eval_set(layout, Bars(progress))
+            eval_set = pool_eval_sets([market_eval_set(lay, Bars(progress)) for lay in layouts])
     else:
         eval_set = mot_sanity_set(mot17)
     eval_set = eval_set.sample_queries(max_queries, seed)
@@ -348,7 +354,7 @@ def _interval(pair: list[float] | None, signed: bool = False) -> str:
 
 
 def _check_options(
-    data: Path | None,
+    data: list[Path] | None,
     mot17: Path | None,
     rerank: bool,
     batch_size: int,
@@ -357,8 +363,13 @@ def _check_options(
     sheet_queries: int,
     bootstrap: int,
 ) -> None:
-    if (data is None) == (mot17 is None):
-        raise InvalidOptionError("give exactly one of --data (Market-1501 layout) or --mot17")
+    if bool(data) == (mot17 is not None):
+        raise InvalidOptionError("give exactly one of --data (Market-1501 layouts) or --mot17")
+    folders = data or []
+    resolved = [folder.resolve() for folder in folders]
+    repeated = sorted({str(f) for f in folders if resolved.count(f.resolve()) > 1})
+    if repeated:
+        raise InvalidOptionError(f"--data names the same folder twice: {', '.join(repeated)}")
     if rerank and mot17 is not None:
         raise InvalidOptionError(
             "--rerank applies to --data only: the MOT17 sanity set is ranked per sequence"

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from reunite.errors import DatasetLayoutError, InvalidOptionError
+from reunite.errors import DatasetLayoutError
 from reunite.evaluation.mot_sanity import PROTOCOL, mot_sanity_set
 from reunite.evaluation.reid_eval import evaluate_set
 from reunite.models.color_histogram import ColorHistogramEmbedder
@@ -84,9 +84,11 @@ def test_each_query_is_ranked_only_against_its_own_sequence(mot_root: Path) -> N
     assert result.metrics["num_query"] == 3
 
 
-def test_re_ranking_is_refused_on_a_set_ranked_per_sequence(mot_root: Path) -> None:
-    with pytest.raises(InvalidOptionError, match="ranked per sequence"):
-        evaluate_set([ColorHistogramEmbedder()], mot_sanity_set(mot_root), rerank=True)
+def test_re_ranking_a_set_ranked_per_sequence_stays_within_each_sequence(mot_root: Path) -> None:
+    (result,) = evaluate_set([ColorHistogramEmbedder()], mot_sanity_set(mot_root), rerank=True)
+
+    assert result.top_indices[2].tolist() == [3] + [-1] * 9  # SEQ-B's one gallery entry
+    assert set(result.top_indices[0][:3].tolist()) == {0, 1, 2}
 
 
 def test_a_folder_with_no_usable_query_is_an_error(tmp_path: Path) -> None:

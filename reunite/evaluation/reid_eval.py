@@ -209,14 +209,10 @@ def evaluate_set(
     Two models with the same name get " (2)", " (3)" appended so the results stay apart.
     With ``resamples`` > 0 each result carries bootstrap intervals over the query identities
     (seeded by ``seed``), and every model after the first its paired difference from the first.
-    Raises InvalidOptionError for re-ranking a set that is ranked per block, and
-    DatasetLayoutError when the set cannot be scored.
+    A set ranked per block (MOT17 sequences, pooled splits) is re-ranked block by block.
+    Raises InvalidOptionError for negative ``resamples`` and DatasetLayoutError when the set
+    cannot be scored.
     """
-    if rerank and eval_set.q_blocks is not None:
-        raise InvalidOptionError(
-            f"re-ranking does not apply to {eval_set.name}: it is ranked per sequence, and "
-            "k-reciprocal neighbourhoods would mix the sequences"
-        )
     if resamples < 0:
         raise InvalidOptionError(f"bootstrap resamples must be 0 (off) or more, got {resamples}")
     eval_set.check_scorable()
@@ -358,12 +354,8 @@ def _evaluate_model(
 ) -> ModelResult:
     query = _embed(embedder, eval_set.query, progress, f"{name}: query")
     gallery = _embed(embedder, eval_set.gallery, progress, f"{name}: gallery")
-    cosine = cosine_distance(query, gallery)
-    distmat = k_reciprocal_rerank(query, gallery) if rerank else cosine
-    if eval_set.q_blocks is not None and eval_set.g_blocks is not None:
-        # Pairs at an infinite distance are never compared (see rank): one ranking per block.
-        same_block = eval_set.q_blocks[:, None] == eval_set.g_blocks[None, :]
-        distmat = np.where(same_block, distmat, np.float32(np.inf)).astype(np.float32)
+    cosine = _blockwise(cosine_distance, query, gallery, eval_set)
+    distmat = _blockwise(k_reciprocal_rerank, query, gallery, eval_set) if rerank else cosine
     ids = eval_set.ids
     exclude = eval_set.exclude_same_camera
     try:
@@ -395,6 +387,26 @@ def _evaluate_model(
         threshold=threshold,
         subgroups=subgroup_metrics(scores, eval_set.subgroups),
     )
+
+
+def _blockwise(
+    distance: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    query: np.ndarray,
+    gallery: np.ndarray,
+    eval_set: EvalSet,
+) -> np.ndarray:
+    """(Q, G) float32 ``distance`` of each block's queries to that block's gallery, infinite
+    between blocks: pairs at an infinite distance are never compared (see ``rank``), so each block
+    is its own ranking, its own re-ranking neighbourhoods and its own verification pairs."""
+    if eval_set.q_blocks is None or eval_set.g_blocks is None:
+        return distance(query, gallery).astype(np.float32, copy=False)
+    out = np.full((len(query), len(gallery)), np.inf, dtype=np.float32)
+    for block in np.unique(eval_set.q_blocks):
+        rows = np.flatnonzero(eval_set.q_blocks == block)
+        cols = np.flatnonzero(eval_set.g_blocks == block)
+        if len(cols):
+            out[np.ix_(rows, cols)] = distance(query[rows], gallery[cols])
+    return out
 
 
 def _unique_names(embedders: Sequence[Embedder]) -> list[str]:

@@ -40,6 +40,8 @@ KNOWN_ORDER = {
     "light": ("day", "night"),
     "height": (*(label for _, _, label in HEIGHT_BANDS), TALLEST_BAND),
 }
+# The split a query came from, when several test splits are evaluated together (pooled_splits).
+SPLIT_KIND = "split"
 SUBGROUP_RANKS = (1, 5)
 # The group each other group of a kind is compared with (``uncertainty`` reports the gaps).
 REFERENCE_GROUP = {"age_group": "adult", "light": "day", "height": TALLEST_BAND}

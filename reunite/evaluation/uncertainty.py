@@ -20,15 +20,17 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 
 from reunite.evaluation.rank import QueryScores
-from reunite.evaluation.subgroups import REFERENCE_GROUP, Subgroups
+from reunite.evaluation.subgroups import REFERENCE_GROUP, SPLIT_KIND, Subgroups
 
 # Gaps of the other kinds (child - adult, short - tall crops) are also given at the reference
 # group's mix of light (direct standardisation): the gap within day and within night, averaged
 # with the reference group's day and night shares. Which cohorts a render puts at night is a
 # lottery and night costs ~40 points of rank-1, so a raw child - adult gap also measures how many
 # children the lottery put at night (seed 206: 17 % of the children's queries at night, 26 % of
-# the adults'), which says nothing about the model.
-ADJUST_FOR = "light"
+# the adults'), which says nothing about the model. With several splits pooled, the split is
+# adjusted for as well (within each split and light, at the reference group's shares of them):
+# cohorts also differ in which split's cameras they walk past.
+ADJUST_FOR = ("light", SPLIT_KIND)
 DEFAULT_RESAMPLES = 1000
 DEFAULT_LEVEL = 0.95
 MIN_IDENTITIES = 5  # below this an interval says more about the draw than about the model
@@ -166,8 +168,8 @@ def describe_uncertainty(
 
     ``overall`` and ``subgroups`` hold [low, high] per metric (None with fewer than
     ``MIN_IDENTITIES`` identities); ``gaps`` each group's difference from its kind's reference
-    group (child and elderly against adult, night against day), and for kinds other than
-    ``ADJUST_FOR`` also at the reference group's light mix (``rank1_adjusted``...); ``versus``,
+    group (child and elderly against adult, night against day), and also at the reference
+    group's mix of the ``ADJUST_FOR`` kinds other than its own (``rank1_adjusted``...); ``versus``,
     when a ``baseline`` model (name, scores on the same queries) is given, this model minus the
     baseline, paired.
     """
@@ -187,7 +189,6 @@ def describe_uncertainty(
         },
         "gaps": {},
     }
-    strata = list(groups.get(ADJUST_FOR, {}).values())
     for kind, masks in groups.items():
         reference = REFERENCE_GROUP.get(kind)
         if reference not in masks:
@@ -198,8 +199,9 @@ def describe_uncertainty(
                 continue
             row = _difference_row(bootstrap, values, values, mask, masks[reference])
             row["reference"] = reference
-            if strata and kind != ADJUST_FOR:
-                row["adjusted_for"] = ADJUST_FOR
+            adjusted_for, strata = adjustment_strata(groups, kind)
+            if strata:
+                row["adjusted_for"] = " and ".join(adjusted_for)
                 for name, v in values.items():
                     point, interval = bootstrap.standardised_difference(
                         v, mask, masks[reference], strata
@@ -212,6 +214,18 @@ def describe_uncertainty(
         base_values = per_query_values(base_scores)
         out["versus"] = {"model": name} | _difference_row(bootstrap, values, base_values)
     return out
+
+
+def adjustment_strata(groups: Subgroups, kind: str) -> tuple[list[str], list[np.ndarray]]:
+    """The ``ADJUST_FOR`` kinds a gap of ``kind`` is standardised over (every one the report has,
+    except ``kind`` itself) and their strata: each combination of their groups, as a query mask.
+    ([], []) when there is nothing to adjust for."""
+    kinds = [k for k in ADJUST_FOR if k != kind and groups.get(k)]
+    strata: list[np.ndarray] = []
+    for k in kinds:
+        masks = list(groups[k].values())
+        strata = masks if not strata else [a & b for a in strata for b in masks]
+    return kinds, [stratum for stratum in strata if stratum.any()]
 
 
 def _difference_row(
