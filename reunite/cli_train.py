@@ -50,6 +50,13 @@ def train_command(
     low_resolution: Annotated[
         float, typer.Option(help="Probability of a down-then-up resize (distant people).")
     ] = 0.0,
+    infrared: Annotated[
+        float,
+        typer.Option(
+            help="Probability of simulating a near-infrared camera: a random channel mix, black "
+            "level and tone curve (IR night footage)."
+        ),
+    ] = 0.0,
     init_from: Annotated[
         str | None,
         typer.Option(
@@ -94,7 +101,7 @@ def train_command(
         data=data, out=out, architecture=arch, epochs=epochs, input_size=(width, height),
         p=p, k=k, lr=lr, warmup_epochs=warmup, seed=seed, device=device, amp=amp,
         pretrained=pretrained, max_images=max_images, threads=threads, init_from=init_from,
-        greyscale=greyscale, low_resolution=low_resolution, imprint=imprint,
+        greyscale=greyscale, low_resolution=low_resolution, infrared=infrared, imprint=imprint,
         classifier_lr_scale=classifier_lr_scale, balance=balance,
     )  # fmt: skip
     with progress_bars() as progress:

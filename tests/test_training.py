@@ -24,7 +24,7 @@ from reunite.errors import (
     OutputExistsError,
 )
 from reunite.models.registry import DEFAULT_MODEL, ZOO_DIR, Registry, card_weights
-from reunite.training.data import Augmentation, IdentitySampler, augment
+from reunite.training.data import Augmentation, IdentitySampler, augment, simulate_infrared
 from reunite.training.soup import average_weights
 from reunite.training.trainer import (
     TrainConfig,
@@ -377,6 +377,32 @@ def test_cctv_augmentations_drop_colour_and_resolution() -> None:
     off = state_after(Augmentation())
     assert not torch.equal(off, state_after(Augmentation(greyscale=1e-9)))
     assert not torch.equal(off, state_after(Augmentation(low_resolution=1e-9)))
+    assert not torch.equal(off, state_after(Augmentation(infrared=1e-9)))
+
+
+def test_simulated_infrared_is_grey_but_does_not_keep_the_order_of_brightness() -> None:
+    # Crops of a saturated red band over a saturated green band over black: to the eye (luma) the
+    # green is far brighter. Random IR cameras must make each crop grey, lift black above zero,
+    # and disagree on which band is brighter, as dyes' NIR reflectance does not follow colour.
+    crop = torch.zeros(1, 3, 9, 4)
+    crop[:, 0, :3] = 0.8
+    crop[:, 1, 3:6] = 0.8
+    batch = crop.repeat(400, 1, 1, 1)
+    ir = simulate_infrared(batch, torch.Generator().manual_seed(0))
+
+    assert ir.shape == batch.shape and torch.equal(ir[:, 0], ir[:, 2])
+    assert ir.min() >= 0 and ir.max() <= 1
+    red, green, black = ir[:, 0, 0, 0], ir[:, 0, 3, 0], ir[:, 0, 6, 0]
+    assert 0.2 < (red > green).float().mean() < 0.8
+    assert 0.1 < black.mean() < 0.25  # the black level is drawn from 0-35 %
+    assert (black <= red).all() and (black <= green).all()
+    cameras = augment(
+        (batch * 255).to(torch.uint8),
+        Augmentation(flip=0, pad=0, erase=0, jitter=0, infrared=0.5),
+        torch.Generator().manual_seed(1),
+    )
+    is_grey = (cameras[:, 0] == cameras[:, 1]).flatten(1).all(1)
+    assert 0.35 < is_grey.float().mean() < 0.65
 
 
 def test_imprinted_classifier_knows_the_identities_before_training(

@@ -130,13 +130,15 @@ class Augmentation:
     jitter: float = 0.2  # brightness/contrast jitter amplitude (CCTV exposure varies)
     greyscale: float = 0.0  # probability of dropping colour (infrared night footage)
     low_resolution: float = 0.0  # probability of a down-then-up resize to 30-70 % of the size
+    infrared: float = 0.0  # probability of a simulated near-infrared camera (see simulate_infrared)
 
 
 def augment(
     batch: torch.Tensor, aug: Augmentation, generator: torch.Generator, channel_order: str = "rgb"
 ) -> torch.Tensor:
     """uint8 (B, 3, H, W) -> float (B, 3, H, W) in 0..1 with flip, pad+crop, low resolution,
-    jitter, greyscale and erasing (each per image, with the probabilities of ``aug``)."""
+    jitter, simulated infrared, greyscale and erasing (each per image, with the probabilities
+    of ``aug``)."""
     b, _, h, w = batch.shape
     x = batch.float() / 255.0
     rand = lambda *s: torch.rand(*s, generator=generator)  # noqa: E731
@@ -158,6 +160,9 @@ def augment(
         gain = 1 + (rand(b, 1, 1, 1) * 2 - 1) * aug.jitter
         bias = (rand(b, 1, 1, 1) * 2 - 1) * aug.jitter / 2
         x = (x * gain + bias).clamp(0, 1)
+    infrared = rand(b) < aug.infrared if aug.infrared else torch.zeros(b, dtype=bool)
+    if infrared.any():
+        x[infrared] = simulate_infrared(x[infrared], generator)
     grey = rand(b) < aug.greyscale if aug.greyscale else torch.zeros(b, dtype=bool)
     if grey.any():
         luma = [0.299, 0.587, 0.114]  # ITU-R BT.601
@@ -174,6 +179,28 @@ def augment(
         x0 = int(torch.randint(0, w - ew + 1, (1,), generator=generator))
         x[i, :, y0 : y0 + eh, x0 : x0 + ew] = rand(3, eh, ew)
     return x
+
+
+def simulate_infrared(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """(N, 3, H, W) colour crops in 0..1 as a random near-infrared camera would see them: grey,
+    ``floor + (1 - floor) * sum_c w_c * linear_c ** gamma``, drawn per crop.
+
+    Why not greyscale: an IR camera sees each dye's near-infrared reflectance, not its luma, so
+    a dark-red shirt can outshine a light-green one and black cloth turns mid grey. How a real
+    camera maps colour to IR brightness is unknown, so every crop gets its own random channel
+    weights (Dirichlet(1, 1, 1), from the idea of random channel augmentation for
+    visible-infrared re-ID, Ye et al., ICCV 2021), black level (0-35 %) and tone curve (gamma
+    0.3-0.8 on linear light): the network has to stop trusting colour order, not learn one map.
+    """
+    n = len(x)
+    uniform = lambda *s: torch.rand(*s, generator=generator)  # noqa: E731
+    exponentials = -torch.log(uniform(n, 3).clamp_min(1e-12))
+    weights = (exponentials / exponentials.sum(1, keepdim=True)).view(n, 3, 1, 1)
+    floor = (uniform(n) * 0.35).view(n, 1, 1, 1)
+    gamma = (uniform(n) * 0.5 + 0.3).view(n, 1, 1, 1)
+    linear = x.clamp(0, 1) ** 2.2  # sRGB codes to linear light, near enough for an augmentation
+    grey = floor + (1 - floor) * (weights * linear.clamp_min(1e-6) ** gamma).sum(1, keepdim=True)
+    return grey.expand(-1, 3, -1, -1).clamp(0, 1)
 
 
 def normalise(x: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:

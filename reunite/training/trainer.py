@@ -84,6 +84,7 @@ class TrainConfig(BaseModel):
     threads: int | None = None
     greyscale: float = Field(0.0, ge=0, le=1, description="P(drop colour): IR night footage")
     low_resolution: float = Field(0.0, ge=0, le=1, description="P(down-up resize): far people")
+    infrared: float = Field(0.0, ge=0, le=1, description="P(simulated IR camera): night footage")
     # draw identities so that every group of this kind ("age_group" or "light", as the data's
     # identities.json / sequences.json describe them) is drawn equally often: a quarter of the
     # synthetic identities are seen at night, a fifth are children, and those are the failures
@@ -102,7 +103,9 @@ class TrainConfig(BaseModel):
 
     @property
     def augmentation(self) -> Augmentation:
-        return Augmentation(greyscale=self.greyscale, low_resolution=self.low_resolution)
+        return Augmentation(
+            greyscale=self.greyscale, low_resolution=self.low_resolution, infrared=self.infrared
+        )
 
     @property
     def preprocessing(self) -> Preprocessing:
