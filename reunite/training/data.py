@@ -191,6 +191,8 @@ def simulate_infrared(x: torch.Tensor, generator: torch.Generator) -> torch.Tens
     weights (Dirichlet(1, 1, 1), from the idea of random channel augmentation for
     visible-infrared re-ID, Ye et al., ICCV 2021), black level (0-35 %) and tone curve (gamma
     0.3-0.8 on linear light): the network has to stop trusting colour order, not learn one map.
+    Night footage is also dim and amplified: contrast falls to 40-100 % and grain (std 0-8 %)
+    is added.
     """
     n = len(x)
     uniform = lambda *s: torch.rand(*s, generator=generator)  # noqa: E731
@@ -200,6 +202,11 @@ def simulate_infrared(x: torch.Tensor, generator: torch.Generator) -> torch.Tens
     gamma = (uniform(n) * 0.5 + 0.3).view(n, 1, 1, 1)
     linear = x.clamp(0, 1) ** 2.2  # sRGB codes to linear light, near enough for an augmentation
     grey = floor + (1 - floor) * (weights * linear.clamp_min(1e-6) ** gamma).sum(1, keepdim=True)
+    # a dim scene amplified: contrast squeezed towards the crop's mean, then sensor noise
+    contrast = (uniform(n) * 0.6 + 0.4).view(n, 1, 1, 1)
+    mean = grey.mean((2, 3), keepdim=True)
+    noise = torch.randn(grey.shape, generator=generator) * (uniform(n) * 0.08).view(n, 1, 1, 1)
+    grey = mean + (grey - mean) * contrast + noise
     return grey.expand(-1, 3, -1, -1).clamp(0, 1)
 
 
