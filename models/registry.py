@@ -399,6 +399,7 @@ def embedder_from_card(
             from reunite.models.backends import AutocastEmbedder
 
             embedder = AutocastEmbedder(embedder)
+            embedder.name = f"{card.name} (bf16)"  # reports and caches must tell it from fp32
     if embedder.dim != card.embedding_dim:
         raise ModelCardError(
             f"{folder / CARD_FILE} says embedding_dim {card.embedding_dim} but the model gives "
@@ -526,9 +527,10 @@ def load_card_model(
         if (candidate / CARD_FILE).is_file():
             exported = ModelCard.read(candidate)
             if is_current(exported, card):
-                return embedder_from_card(
+                embedder = embedder_from_card(
                     exported, candidate, backend=backend, precision=precision, **options
                 )
+                return _named_for_runtime(embedder, card, fmt, precision)
             log.info("%s is stale (made from other weights of %s)", candidate, card.name)
     if stored == "int8":
         raise InvalidOptionError(
@@ -548,14 +550,26 @@ def load_card_model(
                 log.info("exporting %s to %s (once)", card.name, target)
                 result = export_card_model(card, folder, fmt, user_dir, overwrite=True)
                 result_folder, result_card = result.folder, result.card
-        return embedder_from_card(
+        embedder = embedder_from_card(
             result_card, result_folder, backend=backend, precision=precision, **options
         )
+        return _named_for_runtime(embedder, card, fmt, precision)
     with tempfile.TemporaryDirectory(prefix="reunite-export-") as temp:  # read once, then gone
         result = export_card_model(card, folder, fmt, Path(temp))
-        return embedder_from_card(
+        embedder = embedder_from_card(
             result.card, result.folder, backend=backend, precision=precision, **options
         )
+        return _named_for_runtime(embedder, card, fmt, precision)
+
+
+def _named_for_runtime(embedder: Embedder, card: ModelCard, fmt: str, precision: str) -> Embedder:
+    """Name an exported model's embedder by what computes it (``NAME.openvino-bf16``), not by
+    the file it read: OpenVINO runs the ONNX export, and in bf16 from fp32 weights, and a report
+    or a cache keyed on the name must tell those runs apart."""
+    from reunite.models.export import export_name
+
+    embedder.name = export_name(card.name, fmt, precision)
+    return embedder
 
 
 # --- any spec to an embedder -------------------------------------------------------------------

@@ -76,6 +76,7 @@ def test_bf16_stays_close_to_fp32(registry, crops, torch_vectors):
     # bf16 keeps 8 bits of mantissa: close, not equal (mAP equal within noise, see bench)
     embedder = load_embedder("default", registry=registry, backend="openvino", precision="bf16")
     assert embedder.precision == "bf16"
+    assert embedder.name == f"{DEFAULT_MODEL}.openvino-bf16"  # from fp32 weights, in bf16
     agreement = cosine_agreement(torch_vectors, embedder.embed(crops))
     assert agreement.mean() >= 0.99 and agreement.min() >= 0.9
     assert agreement.mean() < 0.99999, "a bf16 hint that changes nothing is not bf16"
