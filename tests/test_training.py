@@ -167,6 +167,17 @@ def test_bad_inputs_fail_clearly_and_overwrite_nothing(tiny_market: Path, tmp_pa
     (bad / "bounding_box_train" / "person7.jpg").write_bytes(b"x")
     with pytest.raises(DatasetLayoutError, match=r"person7\.jpg"):
         Trainer(_config(bad, tmp_path / "run2")).run()
+    # a run that fails on its data leaves no folder behind (the next try needs no --overwrite)
+    assert not (tmp_path / "run1").exists() and not (tmp_path / "run2").exists()
+    # tried: --overwrite of an earlier run with bad data: the earlier run's files are kept
+    earlier = tmp_path / "earlier"
+    (earlier / "checkpoints").mkdir(parents=True)
+    (earlier / "checkpoints" / "last.pt").write_bytes(b"an earlier run")
+    (earlier / "metrics.csv").write_text("epoch\n1\n")
+    with pytest.raises(DatasetLayoutError, match=r"person7\.jpg"):
+        Trainer(_config(bad, earlier)).run(overwrite=True)
+    assert (earlier / "checkpoints" / "last.pt").read_bytes() == b"an earlier run"
+    assert (earlier / "metrics.csv").read_text() == "epoch\n1\n"
     # tried: an output folder that holds something else
     busy = tmp_path / "busy"
     busy.mkdir()

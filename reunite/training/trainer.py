@@ -206,8 +206,9 @@ class Trainer:
         self.imprinted: dict[str, float] | None = None  # scale, loss and accuracy, when imprinted
 
     # -- setup -------------------------------------------------------------------------------
-    def prepare_output(self, resume: bool, overwrite: bool) -> bool:
-        """Returns True when an existing checkpoint will be resumed."""
+    def check_output(self, resume: bool, overwrite: bool) -> bool:
+        """Refuse an output folder the run may not use, writing nothing; returns True when an
+        existing checkpoint will be resumed."""
         if resume and self.checkpoint_path.is_file():
             return True
         if self.out.exists() and any(self.out.iterdir()) and not overwrite:
@@ -219,6 +220,11 @@ class Trainer:
             raise OutputExistsError(
                 f"{self.out} is not empty: pass --resume to continue its run, or --overwrite"
             )
+        return False
+
+    def clear_output(self, overwrite: bool) -> None:
+        """Make the folder of a new run, removing an old run's files with ``overwrite``; called
+        only once the data has loaded, so a run that fails on its data leaves nothing behind."""
         if overwrite and self.out.exists():
             for name in ("checkpoints", "metrics.jsonl", "metrics.csv", "curves.png"):
                 target = self.out / name
@@ -228,7 +234,6 @@ class Trainer:
                 elif target.exists():
                     target.unlink()
         (self.out / "checkpoints").mkdir(parents=True, exist_ok=True)
-        return False
 
     def _load_data(self) -> tuple[TrainingImages, list[str]]:
         """The training crops of every folder, and each class's group of ``balance``'s kind
@@ -334,8 +339,10 @@ class Trainer:
         cfg = self.config
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        resuming = self.prepare_output(resume, overwrite)
+        resuming = self.check_output(resume, overwrite)
         data, class_groups = self._load_data()
+        if not resuming:
+            self.clear_output(overwrite)
         torch.manual_seed(cfg.seed)  # before building: the initial weights come from it
         network, optimizer = self._build(data.num_classes)
         if cfg.imprint and not resuming:
