@@ -53,9 +53,9 @@ class Config:
 SHIPPED = [
     Config("shipped, torch eager fp32 (baseline)", "shipped", "torch", "fp32"),
     Config("shipped, torch autocast bf16", "shipped", "torch", "bf16"),
-    Config("shipped, onnxruntime fp32", "shipped", "onnxruntime", "fp32"),
+    Config("shipped, onnxruntime fp32 (default)", "shipped", "onnxruntime", "fp32"),
     Config("shipped, openvino fp32", "shipped", "openvino", "fp32"),
-    Config("shipped, openvino bf16 (default)", "shipped", "openvino", "bf16"),
+    Config("shipped, openvino bf16", "shipped", "openvino", "bf16"),
     Config("shipped, onnxruntime int8", "shipped", "onnxruntime", "int8"),
     Config("shipped, openvino int8", "shipped", "openvino", "int8"),
 ]

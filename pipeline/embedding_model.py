@@ -5,14 +5,14 @@ the database (``Embedding.model``) and in the index (one index version per model
 with a new model never mixes the two.
 
 The runtime does not change the version. fp32 on PyTorch, ONNX Runtime and OpenVINO gives the
-same vectors (cosine >= 0.999). bf16 and int8 give the same model's vectors rounded, and they
-share its index because the rounding stays inside the tolerance the issue sets (1 point of mAP),
-measured on the synthetic test split ``reid_eval_s303`` in every mix of query and gallery
-precision (shipped model, fp32 mAP 44.64): bf16 44.82 alone, 44.55-44.99 mixed with fp32; int8
-44.24 alone, 43.72 (fp32 queries, int8 gallery) to 44.93 mixed. The card's calibrated
-threshold keeps its false-positive rate (0.0011-0.0012 against 0.0013 in fp32). So a district
-can change backend or precision without a reindex; one that wants every last point of an int8
-gallery back reindexes in fp32.
+same vectors (cosine >= 0.999), and fp32 is what ``auto`` runs. bf16 and int8 give the same
+model's vectors rounded and share its index: for model 1.0.0 the rounding stayed inside the
+tolerance the issue sets (1 point of mAP) in every mix of query and gallery precision on the
+synthetic test split (fp32 mAP 44.64; bf16 44.55-44.99, int8 43.72-44.93) and the card's
+threshold kept its false-positive rate. For 7.0.0, OpenVINO bf16 costs 1.5-2 points of mAP and
+lets 1.5 times as many stranger pairs through the card's threshold (see models.backends), so
+it is no longer a default; a district that chooses it, or int8, for speed should measure it on
+its model first, and reindex in fp32 to get every point back.
 """
 
 from __future__ import annotations

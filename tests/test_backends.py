@@ -88,7 +88,7 @@ def test_the_default_call_loads_the_fastest_backend_with_the_same_version(tmp_pa
     absent = tmp_path / "absent"
     model = load_embedding_model("default", data_dir=absent)
     assert not absent.exists()
-    assert model.runtime == ("openvino bf16" if cpu_has_bf16() else "onnxruntime fp32")
+    assert model.runtime == "onnxruntime fp32"  # bf16 costs 7.0.0 over 1 point of mAP
     native = load_embedding_model("default", data_dir=absent, backend=None, precision=None)
     assert native.runtime == "torch fp32"
     ort = load_embedding_model("default", data_dir=absent, backend="onnxruntime")
@@ -107,7 +107,8 @@ def test_an_export_folder_as_model_counts_as_its_source(registry):
 def test_auto_picks_the_fastest_measured_backend_for_a_precision():
     assert check_choice("auto", "fp32") == ("onnxruntime", "fp32")
     assert check_choice(None, "int8") == ("onnxruntime", "int8")
-    assert check_choice("openvino", None)[1] == ("bf16" if cpu_has_bf16() else "fp32")
+    assert check_choice("openvino", None)[1] == "fp32"
+    assert check_choice(None, None) == check_choice("auto", "auto") == ("onnxruntime", "fp32")
     assert check_choice("torch", "auto") == ("torch", "fp32")
 
 
