@@ -53,9 +53,8 @@ def check_choice(backend: str | None, precision: str | None) -> tuple[Backend, P
     Raises InvalidOptionError for a name that is not a backend or precision, or a pair that
     the backend cannot run (bf16 in ONNX Runtime, int8 in PyTorch, bf16 on a CPU without it).
     """
-    if backend in (None, AUTO):
-        fastest = FASTEST_FOR.get(precision or "fp32", DEFAULT_BACKEND)
-        backend = DEFAULT_BACKEND if precision in (None, AUTO) else fastest
+    if backend in (None, AUTO):  # no precision, or auto, is fp32: the default backend
+        backend = FASTEST_FOR.get(precision or AUTO, DEFAULT_BACKEND)
     if backend not in BACKENDS:
         raise InvalidOptionError(
             f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)} (or auto)"

@@ -516,6 +516,27 @@ def load_card_model(
     backend, precision = check_choice(backend, precision)
     if card.architecture in NON_TORCH_ARCHITECTURES or backend == "torch":
         return embedder_from_card(card, folder, backend=backend, precision=precision, **options)
+    from reunite.models.export import export_name
+
+    embedder = _exported_embedder(card, folder, backend, precision, registry, options)
+    # named by what computes it (NAME.openvino-bf16), not by the file it read: OpenVINO runs the
+    # ONNX export, and in bf16 from fp32 weights; reports and caches must tell those runs apart
+    embedder.name = export_name(
+        card.name, "onnx" if backend == "onnxruntime" else "openvino", precision
+    )
+    return embedder
+
+
+def _exported_embedder(
+    card: ModelCard,
+    folder: Path,
+    backend: str,
+    precision: str,
+    registry: Registry | None,
+    options: dict,
+) -> Embedder:
+    """The export of ``card`` that ``backend`` runs: a current one from the registry's folders,
+    or one made now (fp32 only; see ``load_card_model``)."""
     from reunite.models.export import export_card_model, export_name, is_current
 
     fmt = "onnx" if backend == "onnxruntime" else "openvino"
@@ -527,10 +548,9 @@ def load_card_model(
         if (candidate / CARD_FILE).is_file():
             exported = ModelCard.read(candidate)
             if is_current(exported, card):
-                embedder = embedder_from_card(
+                return embedder_from_card(
                     exported, candidate, backend=backend, precision=precision, **options
                 )
-                return _named_for_runtime(embedder, card, fmt, precision)
             log.info("%s is stale (made from other weights of %s)", candidate, card.name)
     if stored == "int8":
         raise InvalidOptionError(
@@ -550,26 +570,14 @@ def load_card_model(
                 log.info("exporting %s to %s (once)", card.name, target)
                 result = export_card_model(card, folder, fmt, user_dir, overwrite=True)
                 result_folder, result_card = result.folder, result.card
-        embedder = embedder_from_card(
+        return embedder_from_card(
             result_card, result_folder, backend=backend, precision=precision, **options
         )
-        return _named_for_runtime(embedder, card, fmt, precision)
     with tempfile.TemporaryDirectory(prefix="reunite-export-") as temp:  # read once, then gone
         result = export_card_model(card, folder, fmt, Path(temp))
-        embedder = embedder_from_card(
+        return embedder_from_card(
             result.card, result.folder, backend=backend, precision=precision, **options
         )
-        return _named_for_runtime(embedder, card, fmt, precision)
-
-
-def _named_for_runtime(embedder: Embedder, card: ModelCard, fmt: str, precision: str) -> Embedder:
-    """Name an exported model's embedder by what computes it (``NAME.openvino-bf16``), not by
-    the file it read: OpenVINO runs the ONNX export, and in bf16 from fp32 weights, and a report
-    or a cache keyed on the name must tell those runs apart."""
-    from reunite.models.export import export_name
-
-    embedder.name = export_name(card.name, fmt, precision)
-    return embedder
 
 
 # --- any spec to an embedder -------------------------------------------------------------------

@@ -193,13 +193,13 @@ def describe_uncertainty(
         reference = REFERENCE_GROUP.get(kind)
         if reference not in masks:
             continue
+        adjusted_for, strata = adjustment_strata(groups, kind)
         out["gaps"][kind] = {}
         for group, mask in masks.items():
             if group == reference:
                 continue
             row = _difference_row(bootstrap, values, values, mask, masks[reference])
             row["reference"] = reference
-            adjusted_for, strata = adjustment_strata(groups, kind)
             if strata:
                 row["adjusted_for"] = " and ".join(adjusted_for)
                 for name, v in values.items():
