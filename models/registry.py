@@ -518,12 +518,11 @@ def load_card_model(
         return embedder_from_card(card, folder, backend=backend, precision=precision, **options)
     from reunite.models.export import export_name
 
-    embedder = _exported_embedder(card, folder, backend, precision, registry, options)
+    fmt = "onnx" if backend == "onnxruntime" else "openvino"
+    embedder = _exported_embedder(card, folder, backend, fmt, precision, registry, options)
     # named by what computes it (NAME.openvino-bf16), not by the file it read: OpenVINO runs the
     # ONNX export, and in bf16 from fp32 weights; reports and caches must tell those runs apart
-    embedder.name = export_name(
-        card.name, "onnx" if backend == "onnxruntime" else "openvino", precision
-    )
+    embedder.name = export_name(card.name, fmt, precision)
     return embedder
 
 
@@ -531,15 +530,15 @@ def _exported_embedder(
     card: ModelCard,
     folder: Path,
     backend: str,
+    fmt: str,
     precision: str,
     registry: Registry | None,
     options: dict,
 ) -> Embedder:
-    """The export of ``card`` that ``backend`` runs: a current one from the registry's folders,
-    or one made now (fp32 only; see ``load_card_model``)."""
+    """The ``fmt`` export of ``card`` that ``backend`` runs: a current one from the registry's
+    folders, or one made now (fp32 only; see ``load_card_model``)."""
     from reunite.models.export import export_card_model, export_name, is_current
 
-    fmt = "onnx" if backend == "onnxruntime" else "openvino"
     stored = "int8" if precision == "int8" else "fp32"
     name = export_name(card.name, fmt, stored)
     usable = [name] if fmt == "onnx" else [name, export_name(card.name, "onnx", stored)]

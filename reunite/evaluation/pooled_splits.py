@@ -22,7 +22,7 @@ import numpy as np
 
 from reunite.errors import InvalidOptionError
 from reunite.evaluation.reid_eval import EvalSet
-from reunite.evaluation.subgroups import KNOWN_ORDER, SPLIT_KIND, Subgroups
+from reunite.evaluation.subgroups import SPLIT_KIND, Subgroups, ordered_groups
 
 
 def pool_eval_sets(sets: Sequence[EvalSet]) -> EvalSet:
@@ -86,9 +86,7 @@ def _pooled_subgroups(
     pooled: Subgroups = {SPLIT_KIND: {label: q_blocks == i for i, label in enumerate(labels)}}
     kinds = dict.fromkeys(kind for s in sets for kind in s.subgroups)
     for kind in kinds:
-        present = {group for s in sets for group in s.subgroups.get(kind, {})}
-        known = KNOWN_ORDER.get(kind, ())
-        groups = [g for g in known if g in present] + sorted(present - set(known))
+        groups = ordered_groups({g for s in sets for g in s.subgroups.get(kind, {})}, kind)
         pooled[kind] = {
             group: np.concatenate(
                 [s.subgroups.get(kind, {}).get(group, np.zeros(len(s.query), bool)) for s in sets]

@@ -135,8 +135,12 @@ def _read_table(path: Path, field: str) -> dict[str, str] | None:
     return {str(key): str(entry[field]) for key, entry in table.items() if field in entry}
 
 
-def _masks(labels: Sequence[str | None], kind: str) -> dict[str, np.ndarray]:
-    present = {label for label in labels if label}
+def ordered_groups(present: set[str], kind: str) -> list[str]:
+    """The groups of ``kind`` in reading order: the known ones first, any others sorted."""
     known = KNOWN_ORDER.get(kind, ())
-    ordered = [g for g in known if g in present] + sorted(present - set(known))
+    return [g for g in known if g in present] + sorted(present - set(known))
+
+
+def _masks(labels: Sequence[str | None], kind: str) -> dict[str, np.ndarray]:
+    ordered = ordered_groups({label for label in labels if label}, kind)
     return {group: np.array([label == group for label in labels], dtype=bool) for group in ordered}
