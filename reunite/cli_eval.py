@@ -259,11 +259,45 @@ def format_report_markdown(report: dict) -> str:
                 lines.append(f"| {name} | {group} | " + " | ".join(cells) + " |")
         lines.append("")
         lines += _format_gaps(models, kind)
+    lines += _format_confusions(models)
     if report["skipped_images"]:
         lines += ["## Skipped images (unreadable)", ""]
         lines += [f"- {line}" for line in report["skipped_images"]]
         lines.append("")
     return "\n".join(lines)
+
+
+def _format_confusions(models: dict) -> list[str]:
+    """What tells each wrong rank-1 match apart from the query's person (sets that describe
+    their people's clothing only)."""
+    from reunite.evaluation.confusions import BY_KIND, COMPARED
+    from reunite.evaluation.reid_eval import format_cell
+
+    described = {name: e["confusions"] for name, e in models.items() if e.get("confusions")}
+    if not described:
+        return []
+    fields = [f.replace("_", " ") for f in COMPARED]
+    lines = [
+        "## Wrong rank-1 matches: what tells the two people apart",
+        "",
+        "Shares of the wrong rank-1 matches whose top match is a described person. Same "
+        "colours and nothing differing point to look-alikes; a differing age group, gender or "
+        "kind of clothing to what the model does not see.",
+        "",
+        "| model | queries | wrong rank-1 | compared | same colours | nothing differs | "
+        + " | ".join(f"{f} differs" for f in fields)
+        + " |",
+        "|" + "---|" * (len(fields) + 6),
+    ]
+    for name, confusions in described.items():
+        rows = {"all": confusions, **confusions.get("by_" + BY_KIND, {})}
+        for group, row in rows.items():
+            cells = [row["wrong_rank1"], row["compared"], row["same_colours"]]
+            cells += [row["nothing_differs"], *(row["differs"][f] for f in COMPARED)]
+            lines.append(
+                f"| {name} | {group} | " + " | ".join(format_cell(c) for c in cells) + " |"
+            )
+    return [*lines, ""]
 
 
 def _format_intervals(models: dict) -> list[str]:

@@ -87,6 +87,14 @@ def train_command(
             "data's identities.json / sequences.json say) is drawn equally often.",
         ),
     ] = None,
+    attribute_loss: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Weight of an attribute loss (age group, gender, clothing, carried things, from "
+            "each folder's identities.json, as `reunite synth reid` writes it); 0: off.",
+        ),
+    ] = 0.0,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Discard the run in --out.")] = False,
 ) -> None:
@@ -103,6 +111,7 @@ def train_command(
         pretrained=pretrained, max_images=max_images, threads=threads, init_from=init_from,
         greyscale=greyscale, low_resolution=low_resolution, infrared=infrared, imprint=imprint,
         classifier_lr_scale=classifier_lr_scale, balance=balance,
+        attribute_loss=attribute_loss,
     )  # fmt: skip
     with progress_bars() as progress:
         tasks: dict[str, int] = {}

@@ -243,7 +243,7 @@ def test_init_from_the_shipped_model(tiny_market: Path, tmp_path: Path) -> None:
         tiny_market, tmp_path / "ft", architecture="mobilenetv2_reid", pretrained=False,
         init_from="default",
     )  # fmt: skip
-    network, _ = Trainer(config)._build(IDS)
+    network, _, _ = Trainer(config)._build(IDS)
     card, weights = card_weights("default")
     assert card.name == DEFAULT_MODEL and weights
     state = network.state_dict()
@@ -349,7 +349,7 @@ def test_balance_reads_each_identitys_group_from_the_data(
         trainer.run()  # the first folder describes nothing either
     config = _config(described, tmp_path / "balanced", epochs=1, balance="age_group")
     trainer = Trainer(config)
-    _, class_groups = trainer._load_data()
+    _, class_groups, _ = trainer._load_data()
     assert class_groups == ["child"] * 2 + ["adult"] * (IDS - 3) + ["unlisted"]
     weights = trainer._class_weights(class_groups)
     assert weights[0] == pytest.approx(1 / 2) and weights[2] == pytest.approx(1 / (IDS - 3))

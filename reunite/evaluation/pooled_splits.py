@@ -23,6 +23,7 @@ import numpy as np
 from reunite.errors import InvalidOptionError
 from reunite.evaluation.reid_eval import EvalSet
 from reunite.evaluation.subgroups import SPLIT_KIND, Subgroups, ordered_groups
+from reunite.models.attributes import Labels
 
 
 def pool_eval_sets(sets: Sequence[EvalSet]) -> EvalSet:
@@ -66,7 +67,19 @@ def pool_eval_sets(sets: Sequence[EvalSet]) -> EvalSet:
         g_blocks=g_blocks,
         subgroups=_pooled_subgroups(sets, labels, q_blocks),
         skipped=[f"{lab}/{line}" for lab, s in named for line in s.skipped],
+        query_attributes=_pooled_attributes(sets, "query"),
+        gallery_attributes=_pooled_attributes(sets, "gallery"),
     )
+
+
+def _pooled_attributes(sets: Sequence[EvalSet], side: str) -> list[Labels | None] | None:
+    """The splits' per-image attributes joined (a split that describes none gives Nones); None
+    when no split describes any."""
+    parts = [getattr(s, f"{side}_attributes") for s in sets]
+    if all(part is None for part in parts):
+        return None
+    sizes = [len(getattr(s, side)) for s in sets]
+    return [a for part, n in zip(parts, sizes, strict=True) for a in (part or [None] * n)]
 
 
 def split_labels(names: Sequence[str]) -> list[str]:

@@ -24,14 +24,21 @@ import numpy as np
 
 from reunite.errors import DatasetLayoutError, InvalidOptionError
 from reunite.evaluation.calibration import DEFAULT_FPR, SamePersonThreshold, calibrate_threshold
+from reunite.evaluation.confusions import BY_KIND, rank1_confusions
 from reunite.evaluation.market1501 import Market1501Layout
 from reunite.evaluation.rank import JUNK_PID, QueryScores, score_queries, top_matches, tpr_at_fpr
-from reunite.evaluation.subgroups import Subgroups, query_subgroups, subgroup_metrics
+from reunite.evaluation.subgroups import (
+    Subgroups,
+    identity_attributes,
+    query_subgroups,
+    subgroup_metrics,
+)
 from reunite.evaluation.uncertainty import (
     DEFAULT_RESAMPLES,
     IdentityBootstrap,
     describe_uncertainty,
 )
+from reunite.models.attributes import Labels
 from reunite.models.embedder import Embedder, cosine_distance
 
 FPRS = (1e-3, 1e-4)
@@ -57,6 +64,8 @@ class EvalSet:
     sets from a single camera turn it off. ``q_blocks`` and ``g_blocks``, when given, split the set
     into independent rankings (one per video sequence): a query is only ranked against the gallery
     of its own block. ``skipped`` lists images left out because they could not be read, and why.
+    ``query_attributes`` / ``gallery_attributes``, on sets that describe their people's clothing,
+    let the report say what tells each wrong rank-1 match apart (``confusions``).
     """
 
     name: str
@@ -74,6 +83,9 @@ class EvalSet:
     g_blocks: np.ndarray | None = None
     subgroups: Subgroups = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    # each image's person's true attributes, where the set describes them (identities.json)
+    query_attributes: list[Labels | None] | None = None
+    gallery_attributes: list[Labels | None] | None = None
 
     def sample_queries(self, count: int | None, seed: int = 0) -> EvalSet:
         """A seeded random sample of ``count`` queries (all if None or more); gallery unchanged.
@@ -90,6 +102,9 @@ class EvalSet:
             q_camids=self.q_camids[keep],
             query_labels=[self.query_labels[i] for i in keep],
             q_blocks=None if self.q_blocks is None else self.q_blocks[keep],
+            query_attributes=(
+                None if self.query_attributes is None else [self.query_attributes[i] for i in keep]
+            ),
             subgroups={
                 kind: {group: mask[keep] for group, mask in masks.items()}
                 for kind, masks in self.subgroups.items()
@@ -143,6 +158,7 @@ class ModelResult:
     threshold: SamePersonThreshold | None
     subgroups: dict[str, dict[str, dict[str, float | int]]]
     intervals: dict | None = None
+    confusions: dict | None = None  # see ``confusions.rank1_confusions``
 
     def to_json(self) -> dict:
         return {
@@ -151,6 +167,7 @@ class ModelResult:
             "threshold": None if self.threshold is None else self.threshold.model_dump(),
             "subgroups": self.subgroups,
             "intervals": self.intervals,
+            "confusions": self.confusions,
         }
 
 
@@ -181,6 +198,7 @@ def market_eval_set(layout: Market1501Layout, progress: Progress | None = None) 
         raise DatasetLayoutError(f"no readable query image in {layout.root / layout.QUERY_DIR}")
     if not gallery:
         raise DatasetLayoutError(f"no readable gallery image in {layout.root / layout.GALLERY_DIR}")
+    people = identity_attributes(layout.root)
     return EvalSet(
         name=str(layout.root),
         query=[image.path for image in queries],
@@ -193,6 +211,8 @@ def market_eval_set(layout: Market1501Layout, progress: Progress | None = None) 
         gallery_labels=[image.path.name for image in gallery],
         subgroups=query_subgroups(layout.root, queries, [height_of[q] for q in queries]),
         skipped=skipped,
+        query_attributes=None if people is None else [people.get(q.pid) for q in queries],
+        gallery_attributes=None if people is None else [people.get(g.pid) for g in gallery],
     )
 
 
@@ -377,6 +397,17 @@ def _evaluate_model(
         "num_gallery": len(eval_set.gallery),
     }
     top_indices, top_distances = top_matches(distmat, *ids, k=TOP_K, exclude_same_camera=exclude)
+    confusions = None
+    if eval_set.query_attributes is not None and eval_set.gallery_attributes is not None:
+        confusions = rank1_confusions(
+            top_indices,
+            scores.valid,
+            eval_set.query_attributes,
+            eval_set.gallery_attributes,
+            eval_set.q_pids,
+            eval_set.g_pids,
+            eval_set.subgroups.get(BY_KIND),
+        )
     return ModelResult(
         name=name,
         metrics=metrics,
@@ -386,6 +417,7 @@ def _evaluate_model(
         top_distances=top_distances,
         threshold=threshold,
         subgroups=subgroup_metrics(scores, eval_set.subgroups),
+        confusions=confusions,
     )
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from reunite.errors import DatasetLayoutError
 from reunite.evaluation.market1501 import ReidImage
 from reunite.evaluation.rank import QueryScores
+from reunite.models.attributes import Labels, labels_from_identity
 
 IDENTITIES_FILE = "identities.json"
 SEQUENCES_FILE = "sequences.json"
@@ -133,6 +134,31 @@ def _read_table(path: Path, field: str) -> dict[str, str] | None:
             f'{path} must map keys to objects, e.g. {{"0001": {{"{field}": ...}}}}'
         )
     return {str(key): str(entry[field]) for key, entry in table.items() if field in entry}
+
+
+def identity_attributes(root: Path | str) -> dict[int, Labels] | None:
+    """pid -> the person's true attributes (clothing, carried things, age group, gender), from
+    a set's ``identities.json``; None when the set has no such file or it describes no clothing
+    (real data, or a file with age groups only). Identities without clothing are left out.
+
+    Raises DatasetLayoutError for a file that cannot be read or names a value outside the
+    인상착의 vocabulary.
+    """
+    path = Path(root) / IDENTITIES_FILE
+    if _read_table(path, "clothing") is None:  # absent (a malformed file raises here)
+        return None
+    entries = json.loads(path.read_text())
+    try:
+        out = {
+            int(pid): labels_from_identity(entry)
+            for pid, entry in entries.items()
+            if "clothing" in entry
+        }
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise DatasetLayoutError(
+            f"{path} does not describe identities' attributes: {type(error).__name__}: {error}"
+        ) from error
+    return out or None
 
 
 def ordered_groups(present: set[str], kind: str) -> list[str]:

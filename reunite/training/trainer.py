@@ -34,7 +34,13 @@ from reunite.errors import (
 from reunite.evaluation.market1501 import Market1501Layout, ReidImage
 from reunite.evaluation.subgroups import image_groups
 from reunite.models.architectures import BUILDERS, TRAIN_CHECKPOINT_FORMAT, build_network
+from reunite.models.attributes import Labels
 from reunite.models.preprocessing import Preprocessing
+from reunite.training.attribute_supervision import (
+    AttributeHeads,
+    AttributeTargets,
+    read_identity_labels,
+)
 from reunite.training.data import (
     Augmentation,
     IdentitySampler,
@@ -89,6 +95,9 @@ class TrainConfig(BaseModel):
     # identities.json / sequences.json describe them) is drawn equally often: a quarter of the
     # synthetic identities are seen at night, a fifth are children, and those are the failures
     balance: BalanceKind | None = None
+    # weight of the attribute loss (age group, gender, clothing, carried things, from each
+    # folder's identities.json): see ``attribute_supervision``; 0 trains on identities alone
+    attribute_loss: float = Field(0.0, ge=0)
 
     @field_validator("data", mode="before")
     @classmethod
@@ -235,11 +244,12 @@ class Trainer:
                     target.unlink()
         (self.out / "checkpoints").mkdir(parents=True, exist_ok=True)
 
-    def _load_data(self) -> tuple[TrainingImages, list[str]]:
-        """The training crops of every folder, and each class's group of ``balance``'s kind
-        (empty without it)."""
+    def _load_data(self) -> tuple[TrainingImages, list[str], AttributeTargets | None]:
+        """The training crops of every folder, each class's group of ``balance``'s kind (empty
+        without it) and, with ``attribute_loss``, each class's true attributes."""
         images: list[ReidImage] = []
         group_of: dict[int, str] = {}  # training label -> group of the balanced kind
+        described: dict[int, Labels] = {}  # training label -> true attributes
         for folder in self.config.data:  # identities of different folders are different people
             layout = Market1501Layout(folder)
             found = layout.relabel_train()
@@ -248,6 +258,8 @@ class Trainer:
             offset = max((image.pid for image in images), default=-1) + 1
             if self.config.balance:
                 group_of |= self._groups(layout, found, offset)
+            if self.config.attribute_loss:
+                described |= self._attributes(layout, found, offset)
             images += [replace(image, pid=image.pid + offset) for image in found]
         if self.config.max_images:
             images = images[: self.config.max_images]
@@ -256,9 +268,36 @@ class Trainer:
             self.config.preprocessing,
             lambda done, total: self.progress("decode", done, total, {}),
         )
-        if not self.config.balance:
-            return data, []
-        return data, [group_of[int(label)] for label in data.source_labels]
+        groups = [group_of[int(label)] for label in data.source_labels] if group_of else []
+        targets = None
+        if self.config.attribute_loss:
+            labels = [described.get(int(label)) for label in data.source_labels]
+            targets = AttributeTargets.from_labels(labels)
+            log.info(
+                "attribute supervision",
+                extra={"described": int(targets.described.sum()), "classes": len(labels)},
+            )
+        return data, groups, targets
+
+    @staticmethod
+    def _attributes(
+        layout: Market1501Layout, relabelled: list[ReidImage], offset: int
+    ) -> dict[int, Labels]:
+        """Training label -> true attributes, for the identities ``identities.json`` names
+        (carried over by file from the original pids, as ``_groups`` does)."""
+        truth = read_identity_labels(layout.root)
+        pid_of_file = {image.path: image.pid for image in layout.train}
+        out = {
+            image.pid + offset: truth[pid_of_file[image.path]]
+            for image in relabelled
+            if pid_of_file[image.path] in truth
+        }
+        if not out:
+            raise DatasetLayoutError(
+                f"{layout.root / 'identities.json'} describes none of the training identities "
+                "of that folder: --attribute-loss has nothing to learn from"
+            )
+        return out
 
     def _groups(
         self, layout: Market1501Layout, relabelled: list[ReidImage], offset: int
@@ -296,6 +335,8 @@ class Trainer:
         return 1.0 / counts[index]
 
     def _build(self, num_classes: int):
+        """The network, the attribute heads (None without ``attribute_loss``; built after the
+        network, so its initial weights do not depend on them) and one optimiser for both."""
         network = build_network(self.config.architecture, num_classes)
         # channels-last lets oneDNN / cuDNN pick their fast depthwise and 1x1 conv kernels
         network = network.to(self.device, memory_format=torch.channels_last)
@@ -312,18 +353,23 @@ class Trainer:
             load_imagenet_backbone(network, weights)
         if self.config.init_from is not None:
             self._init_from(network, num_classes)
+        heads = None
+        if self.config.attribute_loss:
+            heads = AttributeHeads(network.feature_dim).to(self.device)
         optimizer = torch.optim.Adam(
-            self._parameter_groups(network),
+            self._parameter_groups(network, heads),
             lr=self.config.lr,
             weight_decay=self.config.weight_decay,
             amsgrad=True,
         )
-        return network, optimizer
+        return network, heads, optimizer
 
-    def _parameter_groups(self, network: torch.nn.Module) -> list[dict[str, Any]]:
-        """The backbone at the full learning rate; the classifier (``classifier.`` keys, as
-        everywhere else here) at ``classifier_lr_scale`` of it (the schedule multiplies each
-        group's ``lr_scale``)."""
+    def _parameter_groups(
+        self, network: torch.nn.Module, heads: AttributeHeads | None
+    ) -> list[dict[str, Any]]:
+        """The backbone and the attribute heads at the full learning rate; the classifier
+        (``classifier.`` keys, as everywhere else here) at ``classifier_lr_scale`` of it (the
+        schedule multiplies each group's ``lr_scale``)."""
         backbone: list[torch.nn.Parameter] = []
         head: list[torch.nn.Parameter] = []
         for name, parameter in network.named_parameters():
@@ -332,6 +378,8 @@ class Trainer:
         groups = [{"params": backbone, "lr_scale": 1.0}]
         if head:
             groups.append({"params": head, "lr_scale": self.config.classifier_lr_scale})
+        if heads is not None:
+            groups.append({"params": list(heads.parameters()), "lr_scale": 1.0})
         return groups
 
     # -- the loop ----------------------------------------------------------------------------
@@ -340,11 +388,11 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         resuming = self.check_output(resume, overwrite)
-        data, class_groups = self._load_data()
+        data, class_groups, targets = self._load_data()
         if not resuming:
             self.clear_output(overwrite)
         torch.manual_seed(cfg.seed)  # before building: the initial weights come from it
-        network, optimizer = self._build(data.num_classes)
+        network, heads, optimizer = self._build(data.num_classes)
         if cfg.imprint and not resuming:
             self._imprint(network, data)
         generator = torch.Generator().manual_seed(cfg.seed)
@@ -353,6 +401,8 @@ class Trainer:
             state = load_checkpoint(self.checkpoint_path)
             self._check_compatible(state, data.num_classes)
             network.load_state_dict(state["model"])
+            if heads is not None:
+                heads.load_state_dict(state["attribute_heads"])
             optimizer.load_state_dict(state["optimizer"])
             generator.set_state(state["generator"])
             torch.set_rng_state(state["torch_rng"])
@@ -367,16 +417,20 @@ class Trainer:
         steps = sampler.batches_per_epoch()
         aug = cfg.augmentation
         scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.device.type == "cuda")
+        if targets is not None:
+            targets = AttributeTargets(
+                {f: v.to(self.device) for f, v in targets.fields.items()},
+                targets.accessories.to(self.device),
+                targets.described.to(self.device),
+            )
         started = time.monotonic()
         for epoch in range(start_epoch, cfg.epochs):
             network.train()
-            sums = {
-                "loss": 0.0,
-                "id_loss": 0.0,
-                "triplet_loss": 0.0,
-                "accuracy": 0.0,
-                "satisfied": 0.0,
-            }
+            keys = ["loss", "id_loss", "triplet_loss", "accuracy", "satisfied"]
+            if heads is not None:
+                heads.train()
+                keys.append("attribute_loss")
+            sums = dict.fromkeys(keys, 0.0)
             epoch_start = time.monotonic()
             for step, batch_index in enumerate(sampler.epoch(epoch)):
                 lr = cfg.lr * lr_factor(epoch + step / steps, cfg.warmup_epochs, cfg.epochs)
@@ -392,6 +446,10 @@ class Trainer:
                 id_loss = label_smoothed_cross_entropy(logits, y, cfg.label_smoothing)
                 tri_loss, satisfied = batch_hard_triplet(features, y, cfg.triplet_margin)
                 loss = id_loss + tri_loss
+                if heads is not None:
+                    attribute_loss = heads.loss(features, targets, y)
+                    loss = loss + cfg.attribute_loss * attribute_loss
+                    sums["attribute_loss"] += float(attribute_loss.detach())
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
@@ -418,6 +476,7 @@ class Trainer:
                     "num_classes": data.num_classes,
                     "epoch": epoch + 1,
                     "model": network.state_dict(),
+                    "attribute_heads": None if heads is None else heads.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "generator": generator.get_state(),
                     "torch_rng": torch.get_rng_state(),
@@ -476,6 +535,16 @@ class Trainer:
                 f"{self.checkpoint_path} was trained on {state['num_classes']} identities, "
                 f"this data has {num_classes}: a different training set cannot be resumed"
             )
+        if self.config.attribute_loss and not state.get("attribute_heads"):
+            raise CheckpointError(
+                f"{self.checkpoint_path} was trained without --attribute-loss and cannot be "
+                "resumed with it; start a new run with --init-from that checkpoint"
+            )
+        if not self.config.attribute_loss and state.get("attribute_heads"):
+            raise CheckpointError(
+                f"{self.checkpoint_path} was trained with --attribute-loss "
+                f"{state['config'].get('attribute_loss')}: resume it with the same option"
+            )
         if any("lr_scale" not in g for g in state["optimizer"]["param_groups"]):
             raise CheckpointError(  # its optimiser had one group, for classifier and backbone
                 f"{self.checkpoint_path} was written by a reunite older than "
@@ -516,8 +585,9 @@ class Trainer:
 
         epochs = [r["epoch"] for r in rows]
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-        for key in ("loss", "id_loss", "triplet_loss"):
-            left.plot(epochs, [r[key] for r in rows], label=key)
+        for key in ("loss", "id_loss", "triplet_loss", "attribute_loss"):
+            if key in rows[0]:
+                left.plot(epochs, [r[key] for r in rows], label=key)
         left.set_xlabel("epoch")
         left.set_title("training loss")
         left.legend()
