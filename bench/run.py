@@ -231,13 +231,19 @@ def bench_ingest(district_dir: Path, out: Path) -> dict:
     }
 
 
+def card_split(reid_dir: Path) -> Path:
+    """reid_eval_s303 when this machine has it (the split the shipped model's card reports),
+    else the bench's own split."""
+    card = DATA / "reid_eval_s303"
+    return card if card.is_dir() else reid_dir
+
+
 def bench_embed(reid_dir: Path, out: Path, quick: bool) -> dict:
-    """Section 5 (see embed_bench.py); accuracy on reid_eval_s303 when present (the split the
-    shipped model's card reports), else on the bench's own split."""
+    """Section 5 (see embed_bench.py); accuracy on ``card_split``."""
     sys.path.insert(0, str(Path(__file__).parent))
     import embed_bench
 
-    reid = DATA / "reid_eval_s303" if (DATA / "reid_eval_s303").is_dir() else reid_dir
+    reid = card_split(reid_dir)
     calibration = DATA / "reid_train_s101" / "bounding_box_train"
     if not calibration.is_dir():
         calibration = reid_dir / "bounding_box_train"
@@ -322,12 +328,15 @@ def bench_ingest_overlap(district_dir: Path, out: Path, quick: bool) -> dict:
     }
 
 
-def bench_index(out: Path, quick: bool) -> dict:
-    """Section 7, in a child process (its peak memory and FAISS threads are its own)."""
+def bench_index(reid_dir: Path, out: Path, quick: bool) -> dict:
+    """Section 7, in a child process (its peak memory and FAISS threads are its own), with
+    vectors modelled on the shipped model's embeddings of ``card_split``: without a split the
+    generic fallback spectrum is not comparable to earlier runs."""
     import subprocess
 
     json_path = out / "index_choice.json"
     cmd = [sys.executable, str(Path(__file__).parent / "index_choice.py"), "--json", str(json_path)]
+    cmd += ["--reid", str(card_split(reid_dir))]
     subprocess.run([*cmd, *(["--quick"] if quick else [])], check=True)
     result = json.loads(json_path.read_text())
     return result
@@ -396,7 +405,7 @@ def _new_sections(results: dict, args, district_dir: Path, reid_dir: Path, wante
         results["ingest_overlap"] = bench_ingest_overlap(footage, args.out, args.quick)
     if "index" in wanted:
         print("index choice ...", flush=True)
-        results["index_choice"] = bench_index(args.out, args.quick)
+        results["index_choice"] = bench_index(reid_dir, args.out, args.quick)
 
 
 def _run_only(args) -> None:
