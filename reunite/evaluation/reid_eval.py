@@ -24,6 +24,7 @@ import numpy as np
 
 from reunite.errors import DatasetLayoutError, InvalidOptionError
 from reunite.evaluation.calibration import DEFAULT_FPR, SamePersonThreshold, calibrate_threshold
+from reunite.evaluation.camera_centring import centre_by_camera
 from reunite.evaluation.confusions import BY_KIND, rank1_confusions
 from reunite.evaluation.market1501 import Market1501Layout
 from reunite.evaluation.rank import JUNK_PID, QueryScores, score_queries, top_matches, tpr_at_fpr
@@ -223,6 +224,7 @@ def evaluate_set(
     progress: Progress | None = None,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
+    centre_cameras: bool = False,
 ) -> list[ModelResult]:
     """Embed ``eval_set`` with each model and score it; models keep their order.
 
@@ -230,6 +232,8 @@ def evaluate_set(
     With ``resamples`` > 0 each result carries bootstrap intervals over the query identities
     (seeded by ``seed``), and every model after the first its paired difference from the first.
     A set ranked per block (MOT17 sequences, pooled splits) is re-ranked block by block.
+    With ``centre_cameras`` every figure, thresholds included, is on embeddings minus their
+    camera's mean (``camera_centring``; a camera of one block is not that of another).
     Raises InvalidOptionError for negative ``resamples`` and DatasetLayoutError when the set
     cannot be scored.
     """
@@ -237,7 +241,7 @@ def evaluate_set(
         raise InvalidOptionError(f"bootstrap resamples must be 0 (off) or more, got {resamples}")
     eval_set.check_scorable()
     results = [
-        _evaluate_model(name, embedder, eval_set, rerank, progress)
+        _evaluate_model(name, embedder, eval_set, rerank, progress, centre_cameras)
         for name, embedder in zip(_unique_names(embedders), embedders, strict=True)
     ]
     if resamples:
@@ -371,9 +375,12 @@ def _evaluate_model(
     eval_set: EvalSet,
     rerank: bool,
     progress: Progress | None,
+    centre_cameras: bool = False,
 ) -> ModelResult:
     query = _embed(embedder, eval_set.query, progress, f"{name}: query")
     gallery = _embed(embedder, eval_set.gallery, progress, f"{name}: gallery")
+    if centre_cameras:
+        query, gallery = centre_by_camera(query, gallery, *_camera_keys(eval_set))
     cosine = _blockwise(cosine_distance, query, gallery, eval_set)
     distmat = _blockwise(k_reciprocal_rerank, query, gallery, eval_set) if rerank else cosine
     ids = eval_set.ids
@@ -439,6 +446,20 @@ def _blockwise(
         if len(cols):
             out[np.ix_(rows, cols)] = distance(query[rows], gallery[cols])
     return out
+
+
+def _camera_keys(eval_set: EvalSet) -> tuple[np.ndarray, np.ndarray]:
+    """(block, camera) of every query and gallery crop."""
+    q_blocks = (
+        np.zeros(len(eval_set.query), int) if eval_set.q_blocks is None else eval_set.q_blocks
+    )
+    g_blocks = (
+        np.zeros(len(eval_set.gallery), int) if eval_set.g_blocks is None else eval_set.g_blocks
+    )
+    return (
+        np.stack([q_blocks, eval_set.q_camids], axis=1),
+        np.stack([g_blocks, eval_set.g_camids], axis=1),
+    )
 
 
 def _unique_names(embedders: Sequence[Embedder]) -> list[str]:
