@@ -112,10 +112,16 @@ class EvalSet:
             },
         )
 
+    def blocks(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each query's and gallery crop's block; all 0 for a set ranked as a whole."""
+        return (
+            np.zeros(len(self.query), int) if self.q_blocks is None else self.q_blocks,
+            np.zeros(len(self.gallery), int) if self.g_blocks is None else self.g_blocks,
+        )
+
     def query_identities(self) -> list[tuple[int, int]]:
         """Who each query shows, as (block, pid): pids of separate blocks are different people."""
-        blocks = np.zeros(len(self.query), int) if self.q_blocks is None else self.q_blocks
-        return [(int(b), int(p)) for b, p in zip(blocks, self.q_pids, strict=True)]
+        return [(int(b), int(p)) for b, p in zip(self.blocks()[0], self.q_pids, strict=True)]
 
     @property
     def ids(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -123,8 +129,7 @@ class EvalSet:
 
     def check_scorable(self) -> None:
         """Fail before the (slow) embedding if no query could ever be scored."""
-        q_blocks = np.zeros(len(self.query), int) if self.q_blocks is None else self.q_blocks
-        g_blocks = np.zeros(len(self.gallery), int) if self.g_blocks is None else self.g_blocks
+        q_blocks, g_blocks = self.blocks()
         cameras_of: dict[tuple[int, int], set[int]] = {}
         for block, pid, camid in zip(g_blocks, self.g_pids, self.g_camids, strict=True):
             cameras_of.setdefault((int(block), int(pid)), set()).add(int(camid))
@@ -450,12 +455,7 @@ def _blockwise(
 
 def _camera_keys(eval_set: EvalSet) -> tuple[np.ndarray, np.ndarray]:
     """(block, camera) of every query and gallery crop."""
-    q_blocks = (
-        np.zeros(len(eval_set.query), int) if eval_set.q_blocks is None else eval_set.q_blocks
-    )
-    g_blocks = (
-        np.zeros(len(eval_set.gallery), int) if eval_set.g_blocks is None else eval_set.g_blocks
-    )
+    q_blocks, g_blocks = eval_set.blocks()
     return (
         np.stack([q_blocks, eval_set.q_camids], axis=1),
         np.stack([g_blocks, eval_set.g_camids], axis=1),
