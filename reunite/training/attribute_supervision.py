@@ -4,10 +4,13 @@
 This is the attribute-and-identity multi-task idea of Lin et al., "Improving person
 re-identification by attribute and identity learning" (Pattern Recognition 2019): attribute
 labels are shared by many identities, so they give the backbone a dense signal towards cues that
-identity classification alone is slow to find. Why it is worth trying here: on the validation
-split of seed 206, 7.0.0's wrong rank-1 matches in daylight mostly wear the same colours as the
-query's person, yet differ in age group (38 %), gender (46 %) or kind of top (63 %); and a head
-trained on 7.0.0's frozen embedding tells gender right only 66 % of the time (chance: 50 %).
+identity classification alone is slow to find. Why it seemed worth trying here: on the
+validation split of seed 206, 7.0.0's wrong rank-1 matches in daylight differ from the query's
+person in age group (38 %), gender (46 %) or kind of top (63 %), and a head trained on 7.0.0's
+frozen embedding tells gender right only 66 % of the time (chance: 50 %). Measured, it did not
+help: fine-tuning 7.0.0 with weights 1 and 4 lost 2 and 5 points of rank-1 against the same run
+without it (README, RUN16-17), and the heads reached only 62 % on gender, so in these crops
+much of what the description records is hardly visible.
 
 The labels come from the ground truth that ``reunite synth reid`` writes (``identities.json``),
 through the same vocabulary as the attribute model (``reunite.models.attributes``). Identities
