@@ -112,12 +112,10 @@ def eval_command(
     from reunite.evaluation.reid_eval import market_eval_set
     from reunite.synth.output import check_output_dir
 
-    _check_options(data, mot17, rerank, batch_size, max_queries, sheets, sheet_queries, bootstrap)
-    if centre_cameras and mot17 is not None:
-        raise InvalidOptionError(
-            "--centre-cameras applies to --data only: the MOT17 sanity set has one camera per "
-            "sequence, so there is no camera bias between query and gallery to remove"
-        )
+    _check_options(
+        data, mot17, rerank, centre_cameras, batch_size, max_queries, sheets, sheet_queries,
+        bootstrap,
+    )  # fmt: skip
     if (backend, precision) != ("auto", "auto"):
         from reunite.models.backends import check_choice
 
@@ -422,6 +420,7 @@ def _check_options(
     data: list[Path] | None,
     mot17: Path | None,
     rerank: bool,
+    centre_cameras: bool,
     batch_size: int,
     max_queries: int | None,
     sheets: str,
@@ -438,6 +437,11 @@ def _check_options(
     if rerank and mot17 is not None:
         raise InvalidOptionError(
             "--rerank applies to --data only: the MOT17 sanity set is ranked per sequence"
+        )
+    if centre_cameras and mot17 is not None:
+        raise InvalidOptionError(
+            "--centre-cameras applies to --data only: the MOT17 sanity set has one camera per "
+            "sequence, so there is no camera bias between query and gallery to remove"
         )
     if batch_size < 1:
         raise InvalidOptionError(f"--batch-size must be at least 1, got {batch_size}")

@@ -123,6 +123,15 @@ def height_band(height: int) -> str:
 
 def _read_table(path: Path, field: str) -> dict[str, str] | None:
     """``key -> value of field`` from a {key: {field: value, ...}} JSON file; None if absent."""
+    table = _read_entries(path, field)
+    if table is None:
+        return None
+    return {str(key): str(entry[field]) for key, entry in table.items() if field in entry}
+
+
+def _read_entries(path: Path, field: str) -> dict[str, dict] | None:
+    """The {key: {...}} object of a JSON file, checked to be one; None if absent. ``field``
+    only names an example for the error message."""
     if not path.is_file():
         return None
     try:
@@ -133,7 +142,7 @@ def _read_table(path: Path, field: str) -> dict[str, str] | None:
         raise DatasetLayoutError(
             f'{path} must map keys to objects, e.g. {{"0001": {{"{field}": ...}}}}'
         )
-    return {str(key): str(entry[field]) for key, entry in table.items() if field in entry}
+    return table
 
 
 def identity_attributes(root: Path | str) -> dict[int, Labels] | None:
@@ -145,9 +154,9 @@ def identity_attributes(root: Path | str) -> dict[int, Labels] | None:
     인상착의 vocabulary.
     """
     path = Path(root) / IDENTITIES_FILE
-    if _read_table(path, "clothing") is None:  # absent (a malformed file raises here)
+    entries = _read_entries(path, "clothing")
+    if entries is None:
         return None
-    entries = json.loads(path.read_text())
     try:
         out = {
             int(pid): labels_from_identity(entry)
